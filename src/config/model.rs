@@ -1,0 +1,153 @@
+//! The normalised model: every APIRule version (v2, v2alpha1, v1beta1, v1alpha1, the legacy `Api`)
+//! becomes this one shape after it has passed validation. `compile` turns it into matchers.
+
+use crate::matcher::method::MethodSet;
+
+/// Which API an object came from; kept for reports, logs and version-specific response shapes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    V2,
+    V2Alpha1,
+    V1Beta1,
+    V1Alpha1,
+    LegacyApi,
+}
+
+impl Source {
+    pub fn api_version(self) -> &'static str {
+        match self {
+            Source::V2 => "gateway.kyma-project.io/v2",
+            Source::V2Alpha1 => "gateway.kyma-project.io/v2alpha1",
+            Source::V1Beta1 => "gateway.kyma-project.io/v1beta1",
+            Source::V1Alpha1 => "gateway.kyma-project.io/v1alpha1",
+            Source::LegacyApi => "gateway.kyma-project.io/v1alpha2",
+        }
+    }
+
+    pub fn kind(self) -> &'static str {
+        match self {
+            Source::LegacyApi => "Api",
+            _ => "APIRule",
+        }
+    }
+
+    /// v1beta1 and older were enforced by Oathkeeper (Ory), v2 by Istio: their deny bodies differ.
+    pub fn is_ory_era(self) -> bool {
+        matches!(self, Source::V1Beta1 | Source::V1Alpha1)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiRule {
+    pub name: String,
+    pub namespace: String,
+    pub source: Source,
+    /// Expanded hosts, lower case: `a.example.com` or a wildcard `*.example.com`.
+    pub hosts: Vec<String>,
+    pub rules: Vec<Rule>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// Position in `spec.rules`, for logs and `explain`.
+    pub index: usize,
+    pub path: PathSpec,
+    pub methods: MethodSet,
+    pub service: Option<Service>,
+    /// `rule.timeout ?? spec.timeout ?? 180`, in seconds.
+    pub timeout_s: u32,
+    pub access: Access,
+}
+
+/// A rule path as the user wrote it, classified by its dialect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathSpec {
+    /// v2 template: exact segments, `{*}`, `{**}`.
+    Template(String),
+    /// `/*`: every path (VirtualService `prefix: /`).
+    Any,
+    /// v1beta1 / v1alpha1: an RE2 regular expression matched against the whole path.
+    Regex(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    pub name: String,
+    pub namespace: String,
+    pub port: u32,
+}
+
+impl Service {
+    pub fn fqdn(&self) -> String {
+        format!("{}.{}.svc.cluster.local", self.name, self.namespace)
+    }
+}
+
+/// What a matched request must satisfy.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Access {
+    /// v2 `noAuth`, v1beta1 `allow` / `no_auth`, legacy `Api` without authentication.
+    Public,
+    /// v1beta1 `noop`: no authentication, but Oathkeeper's mutators would run.
+    Noop,
+    /// Authenticators tried in order (v1beta1 may list several; v2 has exactly one).
+    Authenticate(Vec<Authenticator>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Authenticator {
+    /// Istio-style JWT (v2 `jwt`, v1beta1 `jwt` with `authentications`, legacy `Api`).
+    IstioJwt(IstioJwt),
+    /// Ory-style JWT (v1beta1 `jwt` with `jwks_urls`, ...): raw config, interpreted by the JWT module.
+    OryJwt(serde_json::Value),
+    /// Ory `oauth2_introspection`: raw config.
+    OAuth2Introspection(serde_json::Value),
+    /// v2 `extAuth`.
+    ExtAuth(ExtAuth),
+    /// A handler Kyma accepts but this filter does not enforce (`unauthorized`, `anonymous`,
+    /// `cookie_session`, `oauth2_client_credentials`): always denied.
+    Other(String),
+}
+
+impl Authenticator {
+    pub fn name(&self) -> &str {
+        match self {
+            Authenticator::IstioJwt(_) | Authenticator::OryJwt(_) => "jwt",
+            Authenticator::OAuth2Introspection(_) => "oauth2_introspection",
+            Authenticator::ExtAuth(_) => "extAuth",
+            Authenticator::Other(name) => name,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IstioJwt {
+    pub authentications: Vec<JwtAuthentication>,
+    pub authorizations: Vec<JwtAuthorization>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JwtAuthentication {
+    pub issuer: String,
+    pub jwks_uri: String,
+    pub from_headers: Vec<FromHeader>,
+    pub from_params: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FromHeader {
+    pub name: String,
+    pub prefix: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JwtAuthorization {
+    pub required_scopes: Vec<String>,
+    pub audiences: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExtAuth {
+    pub authorizers: Vec<String>,
+    pub restrictions: Option<IstioJwt>,
+}

@@ -1,0 +1,60 @@
+//! Integers as Istio delivers them. A WasmPlugin's `pluginConfig` is a `google.protobuf.Struct`,
+//! whose numbers are doubles: `8000` may arrive as `8000.0`, and a million as `1e+06`. Accept any
+//! number with an integral value in range; refuse fractions, negatives and strings.
+
+use serde::de::{Deserializer, Error, Unexpected};
+use serde::Deserialize;
+
+fn integral(value: serde_json::Number) -> Result<u64, String> {
+    if let Some(u) = value.as_u64() {
+        return Ok(u);
+    }
+    match value.as_f64() {
+        Some(f) if f >= 0.0 && f.fract() == 0.0 && f <= u64::MAX as f64 => Ok(f as u64),
+        _ => Err(format!("expected a non-negative integer, found {value}")),
+    }
+}
+
+pub fn opt_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    match Option::<serde_json::Number>::deserialize(d)? {
+        None => Ok(None),
+        Some(n) => integral(n).map(Some).map_err(D::Error::custom),
+    }
+}
+
+pub fn opt_u32<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    match opt_u64(d)? {
+        None => Ok(None),
+        Some(v) => u32::try_from(v).map(Some).map_err(|_| {
+            D::Error::invalid_value(Unexpected::Unsigned(v), &"an integer below 2^32")
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[derive(serde::Deserialize)]
+    struct T {
+        #[serde(default, deserialize_with = "super::opt_u32")]
+        port: Option<u32>,
+    }
+
+    fn port(json: &str) -> Result<Option<u32>, String> {
+        serde_json::from_str::<T>(json)
+            .map(|t| t.port)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn accepts_protobuf_struct_numbers() {
+        assert_eq!(port(r#"{"port": 8000}"#), Ok(Some(8000)));
+        assert_eq!(port(r#"{"port": 8000.0}"#), Ok(Some(8000)));
+        assert_eq!(port(r#"{"port": 1e+06}"#), Ok(Some(1_000_000)));
+        assert_eq!(port(r#"{"port": null}"#), Ok(None));
+        assert_eq!(port(r#"{}"#), Ok(None));
+        assert!(port(r#"{"port": 1.5}"#).is_err());
+        assert!(port(r#"{"port": -1}"#).is_err());
+        assert!(port(r#"{"port": "80"}"#).is_err());
+        assert!(port(r#"{"port": 1e20}"#).is_err());
+    }
+}

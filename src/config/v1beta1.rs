@@ -1,0 +1,144 @@
+//! `gateway.kyma-project.io/v1beta1`: one `host`, regex paths, Oathkeeper-style handlers
+//! (`accessStrategies`, `mutators`) whose `config` is free-form JSON.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::model::{self, Access, ApiRule, Authenticator, PathSpec, Source};
+use super::num;
+use super::v2::{self, expand_host, resolve_service, DEFAULT_TIMEOUT_S};
+use super::JwtHandler;
+use crate::matcher::method::MethodSet;
+
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Spec {
+    pub host: Option<String>,
+    pub service: Option<v2::Service>,
+    pub gateway: Option<String>,
+    pub cors_policy: Option<Value>,
+    pub rules: Option<Vec<Rule>>,
+    #[serde(default, deserialize_with = "num::opt_u32")]
+    pub timeout: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Rule {
+    pub path: Option<String>,
+    pub service: Option<v2::Service>,
+    pub methods: Option<Vec<String>>,
+    pub access_strategies: Option<Vec<Option<Handler>>>,
+    pub mutators: Option<Vec<Option<Handler>>>,
+    #[serde(default, deserialize_with = "num::opt_u32")]
+    pub timeout: Option<u32>,
+}
+
+/// `{handler, config}`: both access strategies and mutators have this shape.
+#[derive(Debug, Default, Deserialize, PartialEq, Clone)]
+pub struct Handler {
+    #[serde(default)]
+    pub handler: String,
+    pub config: Option<Value>,
+}
+
+impl Handler {
+    /// Kyma's `ConfigNotEmpty`: absent, `null` and `{}` are empty.
+    pub fn config_is_empty(&self) -> bool {
+        match &self.config {
+            None | Some(Value::Null) => true,
+            Some(Value::Object(m)) => m.is_empty(),
+            Some(_) => false,
+        }
+    }
+}
+
+/// Istio-handler JWT config inside a v1beta1 `jwt` strategy (same JSON names as v2's `jwt`).
+pub type IstioJwtConfig = v2::JwtConfig;
+
+/// The Ory keys Kyma itself reads from a `jwt` config (everything else goes to Oathkeeper).
+#[derive(Debug, Default, Deserialize, PartialEq)]
+pub struct OryJwtConfig {
+    pub trusted_issuers: Option<Vec<String>>,
+    pub jwks_urls: Option<Vec<String>>,
+    pub required_scope: Option<Vec<String>>,
+    pub target_audience: Option<Vec<String>>,
+}
+
+impl Spec {
+    pub fn to_model(
+        &self,
+        name: &str,
+        namespace: &str,
+        source: Source,
+        default_domain: Option<&str>,
+        jwt_handler: JwtHandler,
+    ) -> ApiRule {
+        let hosts = self
+            .host
+            .iter()
+            .map(|h| expand_host(h, default_domain))
+            .collect();
+        let rules = self
+            .rules
+            .iter()
+            .flatten()
+            .enumerate()
+            .map(|(index, r)| {
+                let path = r.path.clone().unwrap_or_default();
+                let mut methods = MethodSet::default();
+                for m in r.methods.iter().flatten() {
+                    methods.insert(m);
+                }
+                model::Rule {
+                    index,
+                    // `/*` exposes everything (the Istio handler's `prefix: /`); any other path is
+                    // an RE2 regex matched against the whole path.
+                    path: if path == "/*" {
+                        PathSpec::Any
+                    } else {
+                        PathSpec::Regex(path)
+                    },
+                    methods,
+                    service: resolve_service(r.service.as_ref(), self.service.as_ref(), namespace),
+                    timeout_s: r.timeout.or(self.timeout).unwrap_or(DEFAULT_TIMEOUT_S),
+                    access: access_of(r.access_strategies.iter().flatten().flatten(), jwt_handler),
+                }
+            })
+            .collect();
+        ApiRule {
+            name: name.to_owned(),
+            namespace: namespace.to_owned(),
+            source,
+            hosts,
+            rules,
+        }
+    }
+}
+
+fn access_of<'a>(strategies: impl Iterator<Item = &'a Handler>, jwt_handler: JwtHandler) -> Access {
+    let mut authenticators = Vec::new();
+    for s in strategies {
+        match s.handler.as_str() {
+            // Exclusive strategies (validation guarantees they stand alone).
+            "allow" | "no_auth" => return Access::Public,
+            "noop" => return Access::Noop,
+            "jwt" => {
+                let config = s.config.clone().unwrap_or(Value::Null);
+                authenticators.push(match jwt_handler {
+                    JwtHandler::Istio => {
+                        let parsed: IstioJwtConfig =
+                            serde_json::from_value(config).unwrap_or_default();
+                        Authenticator::IstioJwt(parsed.to_model())
+                    }
+                    JwtHandler::Ory => Authenticator::OryJwt(config),
+                });
+            }
+            "oauth2_introspection" => authenticators.push(Authenticator::OAuth2Introspection(
+                s.config.clone().unwrap_or(Value::Null),
+            )),
+            other => authenticators.push(Authenticator::Other(other.to_owned())),
+        }
+    }
+    Access::Authenticate(authenticators)
+}

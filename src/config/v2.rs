@@ -1,0 +1,229 @@
+//! `gateway.kyma-project.io/v2` and `v2alpha1` (field-for-field identical) as Kyma's Go types read
+//! them. Options keep "absent", "null" and "empty" apart, because validation tells them apart.
+
+use serde::Deserialize;
+
+use super::model::{self, Access, ApiRule, Authenticator, PathSpec, Source};
+use super::num;
+use crate::matcher::method::MethodSet;
+
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Spec {
+    pub hosts: Option<Vec<String>>,
+    pub service: Option<Service>,
+    pub gateway: Option<String>,
+    pub external_gateway: Option<String>,
+    pub cors_policy: Option<CorsPolicy>,
+    pub rules: Option<Vec<Rule>>,
+    #[serde(default, deserialize_with = "num::opt_u32")]
+    pub timeout: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct Service {
+    pub name: Option<String>,
+    pub namespace: Option<String>,
+    #[serde(default, deserialize_with = "num::opt_u32")]
+    pub port: Option<u32>,
+    pub external: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CorsPolicy {
+    pub allow_headers: Option<Vec<String>>,
+    pub allow_methods: Option<Vec<String>>,
+    pub allow_origins: Option<Vec<std::collections::BTreeMap<String, String>>>,
+    pub allow_credentials: Option<bool>,
+    pub expose_headers: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "num::opt_u64")]
+    pub max_age: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Rule {
+    pub path: Option<String>,
+    pub service: Option<Service>,
+    pub methods: Option<Vec<String>>,
+    pub no_auth: Option<bool>,
+    pub jwt: Option<JwtConfig>,
+    pub ext_auth: Option<ExtAuth>,
+    #[serde(default, deserialize_with = "num::opt_u32")]
+    pub timeout: Option<u32>,
+    pub request: Option<Request>,
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Request {
+    pub headers: Option<std::collections::BTreeMap<String, String>>,
+    pub cookies: Option<std::collections::BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct JwtConfig {
+    pub authentications: Option<Vec<JwtAuthentication>>,
+    /// `[null]` is a distinct validation error ("authorization is empty").
+    pub authorizations: Option<Vec<Option<JwtAuthorization>>>,
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct JwtAuthentication {
+    pub issuer: Option<String>,
+    pub jwks_uri: Option<String>,
+    pub from_headers: Option<Vec<FromHeader>>,
+    pub from_params: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq, Clone)]
+pub struct FromHeader {
+    pub name: Option<String>,
+    pub prefix: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct JwtAuthorization {
+    pub required_scopes: Option<Vec<String>>,
+    pub audiences: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ExtAuth {
+    pub authorizers: Option<Vec<String>>,
+    pub restrictions: Option<JwtConfig>,
+}
+
+/// Kyma's default route timeout, in seconds.
+pub const DEFAULT_TIMEOUT_S: u32 = 180;
+
+impl JwtConfig {
+    pub fn to_model(&self) -> model::IstioJwt {
+        model::IstioJwt {
+            authentications: self
+                .authentications
+                .iter()
+                .flatten()
+                .map(|a| model::JwtAuthentication {
+                    issuer: a.issuer.clone().unwrap_or_default(),
+                    jwks_uri: a.jwks_uri.clone().unwrap_or_default(),
+                    from_headers: a
+                        .from_headers
+                        .iter()
+                        .flatten()
+                        .map(|h| model::FromHeader {
+                            name: h.name.clone().unwrap_or_default(),
+                            prefix: h.prefix.clone(),
+                        })
+                        .collect(),
+                    from_params: a.from_params.clone().unwrap_or_default(),
+                })
+                .collect(),
+            authorizations: self
+                .authorizations
+                .iter()
+                .flatten()
+                .flatten()
+                .map(|a| model::JwtAuthorization {
+                    required_scopes: a.required_scopes.clone().unwrap_or_default(),
+                    audiences: a.audiences.clone().unwrap_or_default(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `<label>` → `<label>.<domain>`; FQDNs and wildcards unchanged. Lower case.
+pub fn expand_host(host: &str, default_domain: Option<&str>) -> String {
+    let host = host.to_ascii_lowercase();
+    match default_domain {
+        Some(domain) if !host.contains('.') => format!("{host}.{}", domain.to_ascii_lowercase()),
+        _ => host,
+    }
+}
+
+pub fn resolve_service(
+    rule: Option<&Service>,
+    spec: Option<&Service>,
+    namespace: &str,
+) -> Option<model::Service> {
+    let svc = rule.or(spec)?;
+    Some(model::Service {
+        name: svc.name.clone().unwrap_or_default(),
+        namespace: svc
+            .namespace
+            .clone()
+            .or_else(|| spec.and_then(|s| s.namespace.clone()))
+            .unwrap_or_else(|| namespace.to_owned()),
+        port: svc.port.unwrap_or_default(),
+    })
+}
+
+impl Spec {
+    /// The model of a validated spec.
+    pub fn to_model(
+        &self,
+        name: &str,
+        namespace: &str,
+        source: Source,
+        default_domain: Option<&str>,
+    ) -> ApiRule {
+        let hosts = self
+            .hosts
+            .iter()
+            .flatten()
+            .map(|h| expand_host(h, default_domain))
+            .collect();
+        let rules = self
+            .rules
+            .iter()
+            .flatten()
+            .enumerate()
+            .map(|(index, r)| {
+                let path = r.path.clone().unwrap_or_default();
+                let mut methods = MethodSet::default();
+                for m in r.methods.iter().flatten() {
+                    methods.insert(m);
+                }
+                let access = if r.no_auth == Some(true) {
+                    Access::Public
+                } else if let Some(jwt) = &r.jwt {
+                    Access::Authenticate(vec![Authenticator::IstioJwt(jwt.to_model())])
+                } else if let Some(ext) = &r.ext_auth {
+                    Access::Authenticate(vec![Authenticator::ExtAuth(model::ExtAuth {
+                        authorizers: ext.authorizers.clone().unwrap_or_default(),
+                        restrictions: ext.restrictions.as_ref().map(JwtConfig::to_model),
+                    })])
+                } else {
+                    // Unreachable after validation; deny rather than expose.
+                    Access::Authenticate(vec![Authenticator::Other("none".into())])
+                };
+                model::Rule {
+                    index,
+                    path: if path == "/*" {
+                        PathSpec::Any
+                    } else {
+                        PathSpec::Template(path)
+                    },
+                    methods,
+                    service: resolve_service(r.service.as_ref(), self.service.as_ref(), namespace),
+                    timeout_s: r.timeout.or(self.timeout).unwrap_or(DEFAULT_TIMEOUT_S),
+                    access,
+                }
+            })
+            .collect();
+        ApiRule {
+            name: name.to_owned(),
+            namespace: namespace.to_owned(),
+            source,
+            hosts,
+            rules,
+        }
+    }
+}

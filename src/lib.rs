@@ -1,0 +1,22 @@
+//! apirule-wasm: Kyma APIRules enforced by one Proxy-Wasm filter in the gateway Envoy.
+//!
+//! Where a request is decided: [`decide::decide`]. The rest, in the order data flows:
+//!
+//! - [`config`]: the plugin configuration and the APIRule versions it carries (serde types),
+//!   normalised into one [`config::model`].
+//! - [`validate`]: Kyma's validation, with Kyma's attribute paths and messages.
+//! - [`compile`]: valid APIRules → [`compile::RuleSet`] (host index, path matchers).
+//! - [`matcher`]: hosts, paths (v2 templates, v1beta1 regexes) and methods.
+//! - [`decide`]: request → [`decide::Decision`] (allow with header writes, or deny).
+//! - [`response`]: deny responses in Istio's and Oathkeeper's shapes.
+//! - [`filter`]: the thin proxy-wasm shell that moves bytes between Envoy and the core.
+//!
+//! Everything but `filter` is plain Rust, tested natively with `cargo test`.
+
+pub mod compile;
+pub mod config;
+pub mod decide;
+pub mod filter;
+pub mod matcher;
+pub mod response;
+pub mod validate;

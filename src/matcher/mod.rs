@@ -1,0 +1,5 @@
+//! Request matching: host → APIRule, then path and method → rule.
+
+pub mod host;
+pub mod method;
+pub mod path;

@@ -1,0 +1,105 @@
+//! Deny responses in the shapes clients of Kyma already handle: Envoy/Istio for v2 rules,
+//! Ory Oathkeeper's JSON error for v1beta1 rules.
+
+/// Why a request was refused; also the label of the deny metric and log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DenyReason {
+    /// No APIRule host, or no rule whose path and method match.
+    NoRoute,
+    /// The rule's access strategy is not enforced by this build: refused, never passed.
+    Unsupported,
+}
+
+impl DenyReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DenyReason::NoRoute => "no_route",
+            DenyReason::Unsupported => "unsupported_strategy",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deny {
+    pub status: u32,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: String,
+    pub reason: DenyReason,
+}
+
+/// Which product's error shape a rule answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    Istio,
+    Ory,
+}
+
+impl Deny {
+    /// Envoy's answer when no route matches: 404, empty body.
+    pub fn no_route() -> Deny {
+        Deny {
+            status: 404,
+            headers: Vec::new(),
+            body: String::new(),
+            reason: DenyReason::NoRoute,
+        }
+    }
+
+    pub fn unauthorized(flavor: Flavor, reason: DenyReason) -> Deny {
+        match flavor {
+            Flavor::Ory => ory(401, reason),
+            Flavor::Istio => Deny {
+                status: 401,
+                headers: vec![("content-type", "text/plain".into())],
+                body: "Unauthorized".into(),
+                reason,
+            },
+        }
+    }
+}
+
+/// Oathkeeper's non-verbose JSON error (herodot): generic message per status, newline-terminated.
+pub fn ory(status: u32, reason: DenyReason) -> Deny {
+    let (text, message) = match status {
+        400 => (
+            "Bad Request",
+            "The request was malformed or contained invalid parameters",
+        ),
+        401 => ("Unauthorized", "The request could not be authorized"),
+        403 => ("Forbidden", "The requested action was forbidden"),
+        404 => ("Not Found", "The requested resource could not be found"),
+        _ => (
+            "Internal Server Error",
+            "An internal server error occurred, please contact the system administrator",
+        ),
+    };
+    let code = if matches!(status, 400 | 401 | 403 | 404) {
+        status
+    } else {
+        500
+    };
+    Deny {
+        status: code,
+        headers: vec![("content-type", "application/json".into())],
+        body: format!(r#"{{"error":{{"code":{code},"status":"{text}","message":"{message}"}}}}"#)
+            + "\n",
+        reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ory_body_is_oathkeepers() {
+        let d = ory(401, DenyReason::Unsupported);
+        assert_eq!(
+            d.body,
+            "{\"error\":{\"code\":401,\"status\":\"Unauthorized\",\"message\":\"The request could not be authorized\"}}\n"
+        );
+        let parsed: serde_json::Value = serde_json::from_str(&d.body).unwrap_or_default();
+        assert_eq!(parsed["error"]["code"], 401);
+        assert_eq!(ory(502, DenyReason::Unsupported).status, 500);
+    }
+}
