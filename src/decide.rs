@@ -223,6 +223,30 @@ mod tests {
     }
 
     #[test]
+    fn first_rule_whose_path_and_method_match_decides() {
+        // README, compatibility table, first row: Kyma answers 403 here (notPaths).
+        let set = rules(
+            r#"{"apiRules": [{"apiVersion": "gateway.kyma-project.io/v2", "kind": "APIRule",
+               "metadata": {"name": "order", "namespace": "test"},
+               "spec": {"hosts": ["order.example.com"], "gateway": "kyma-system/kyma-gateway",
+                        "service": {"name": "s", "port": 80},
+                        "rules": [
+                          {"path": "/anything/{*}/one", "methods": ["POST", "PUT"], "noAuth": true},
+                          {"path": "/anything/{**}", "methods": ["GET", "POST"], "noAuth": true}
+                        ]}}]}"#,
+        );
+        let rule_of =
+            |method: &str| match decide(&set, &req("order.example.com", method, "/anything/x/one"))
+            {
+                Decision::Allow(a) => Some(a.matched.rule.index),
+                Decision::Deny(_) => None,
+            };
+        assert_eq!(rule_of("GET"), Some(1));
+        assert_eq!(rule_of("POST"), Some(0));
+        assert_eq!(rule_of("DELETE"), None);
+    }
+
+    #[test]
     fn unenforced_strategies_deny_never_pass() {
         let set = rules(SAMPLE);
         let d = decide(&set, &req("httpbin.local.kyma.dev", "GET", "/secret"));

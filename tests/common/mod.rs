@@ -1,0 +1,416 @@
+//! Test harness: real Envoy with the built module, real httpbin, on free loopback ports. Every
+//! process is started here and stopped by its own pid when its handle drops.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `shared/reference` beside the repository (CI clones with `shared/` next to it).
+pub fn reference() -> PathBuf {
+    let p = repo().join("../shared/reference");
+    assert!(
+        p.is_dir(),
+        "{} is missing: shared/ must sit beside the repository",
+        p.display()
+    );
+    p
+}
+
+pub fn envoy_bin() -> PathBuf {
+    std::env::var_os("ENVOY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join(".venv/bin/envoy"))
+}
+
+pub fn wasm_path() -> PathBuf {
+    let p = std::env::var_os("APIRULE_WASM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target/wasm32-wasip1/release/apirule_wasm.wasm"));
+    assert!(
+        p.is_file(),
+        "{} is missing: run `make build` (make test does)",
+        p.display()
+    );
+    p
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A scratch directory under target/, unique per call.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir =
+        repo()
+            .join("target/e2e")
+            .join(format!("{name}-{}-{}", std::process::id(), free_port()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A child process stopped with SIGTERM (then SIGKILL) by its pid on drop.
+pub struct Proc {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Proc {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn(cmd: &mut Command, log: &Path) -> Child {
+    let out = std::fs::File::create(log).unwrap();
+    let err = out.try_clone().unwrap();
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::from(err))
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot start {cmd:?}: {e} (run `make test`, which installs it)")
+        })
+}
+
+/// httpbin under gunicorn, threaded so slow requests do not block others.
+pub struct Upstream {
+    pub port: u16,
+    _proc: Proc,
+}
+
+impl Upstream {
+    pub fn start() -> Upstream {
+        let port = free_port();
+        let dir = scratch("httpbin");
+        let log = dir.join("httpbin.log");
+        let child = spawn(
+            Command::new(repo().join(".venv/bin/gunicorn"))
+                .args([
+                    "-b",
+                    &format!("127.0.0.1:{port}"),
+                    "--threads",
+                    "16",
+                    "--no-control-socket",
+                ])
+                .arg("httpbin:app"),
+            &log,
+        );
+        let proc = Proc { child, log };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = try_request(port, "GET", "127.0.0.1", "/status/200", &[], "") {
+                if r.status == 200 {
+                    break;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "httpbin did not start: {}",
+                proc.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Upstream { port, _proc: proc }
+    }
+}
+
+/// Envoy from `envoy/envoy.yaml`, with free ports, the built module and the given plugin config.
+pub struct Envoy {
+    pub port: u16,
+    pub admin: u16,
+    pub proc: Proc,
+}
+
+pub struct EnvoyOptions {
+    pub concurrency: u32,
+}
+
+impl Default for EnvoyOptions {
+    fn default() -> Self {
+        EnvoyOptions { concurrency: 2 }
+    }
+}
+
+/// The shipped config, as JSON.
+pub fn shipped_config() -> Value {
+    let text = std::fs::read_to_string(repo().join("envoy/envoy.yaml")).unwrap();
+    let yaml: serde_norway::Value = serde_norway::from_str(&text).unwrap();
+    serde_json::to_value(yaml).unwrap()
+}
+
+/// The plugin configuration embedded in the shipped config.
+pub fn shipped_plugin_config() -> String {
+    let mut cfg = shipped_config();
+    wasm_filter_mut(&mut cfg)["typed_config"]["config"]["configuration"]["value"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn wasm_filter_mut(cfg: &mut Value) -> &mut Value {
+    cfg["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+        ["http_filters"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|f| f["name"] == "envoy.filters.http.wasm")
+        .unwrap()
+}
+
+/// Renders the shipped config with the given ports and plugin configuration.
+pub fn render(port: u16, admin: u16, upstream: u16, plugin_config: &str) -> Value {
+    let mut cfg = shipped_config();
+    cfg["admin"]["address"]["socket_address"]["port_value"] = admin.into();
+    cfg["static_resources"]["listeners"][0]["address"]["socket_address"]["port_value"] =
+        port.into();
+    for cluster in cfg["static_resources"]["clusters"].as_array_mut().unwrap() {
+        if cluster["name"] == "httpbin" {
+            cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+                ["socket_address"]["port_value"] = upstream.into();
+        }
+    }
+    let wasm = wasm_filter_mut(&mut cfg);
+    wasm["typed_config"]["config"]["vm_config"]["code"]["local"]["filename"] =
+        wasm_path().to_string_lossy().into_owned().into();
+    wasm["typed_config"]["config"]["configuration"]["value"] = plugin_config.into();
+    cfg
+}
+
+impl Envoy {
+    pub fn start(upstream: &Upstream, plugin_config: &str) -> Envoy {
+        Self::start_with(upstream, plugin_config, EnvoyOptions::default())
+    }
+
+    pub fn start_with(upstream: &Upstream, plugin_config: &str, opts: EnvoyOptions) -> Envoy {
+        match Self::try_start(upstream.port, plugin_config, opts) {
+            Ok(e) => e,
+            Err(log) => panic!("envoy did not start:\n{log}"),
+        }
+    }
+
+    /// Starts Envoy; `Err(log)` when it exits or does not become ready.
+    pub fn try_start(
+        upstream_port: u16,
+        plugin_config: &str,
+        opts: EnvoyOptions,
+    ) -> Result<Envoy, String> {
+        let (port, admin) = (free_port(), free_port());
+        let dir = scratch("envoy");
+        let cfg_path = dir.join("envoy.json");
+        let cfg = render(port, admin, upstream_port, plugin_config);
+        std::fs::write(&cfg_path, serde_json::to_string_pretty(&cfg).unwrap()).unwrap();
+        let log = dir.join("envoy.log");
+        let child = spawn(
+            Command::new(envoy_bin())
+                .arg("-c")
+                .arg(&cfg_path)
+                .args([
+                    "--disable-hot-restart",
+                    "--log-level",
+                    "info",
+                    "--component-log-level",
+                    "wasm:debug",
+                ])
+                .args(["--concurrency", &opts.concurrency.to_string()]),
+            &log,
+        );
+        let mut proc = Proc { child, log };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = proc.child.try_wait() {
+                return Err(format!("exited with {status}\n{}", proc.log_text()));
+            }
+            if let Ok(r) = try_request(admin, "GET", "127.0.0.1", "/ready", &[], "") {
+                if r.status == 200 {
+                    return Ok(Envoy { port, admin, proc });
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(format!("not ready after 30 s\n{}", proc.log_text()));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn get(&self, host: &str, path: &str) -> Response {
+        self.send("GET", host, path, &[], "")
+    }
+
+    pub fn send(
+        &self,
+        method: &str,
+        host: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Response {
+        try_request(self.port, method, host, path, headers, body).unwrap()
+    }
+
+    pub fn log(&self) -> String {
+        self.proc.log_text()
+    }
+
+    /// A counter or gauge from the admin `/stats` endpoint.
+    pub fn stat(&self, name: &str) -> Option<u64> {
+        let r = try_request(
+            self.admin,
+            "GET",
+            "127.0.0.1",
+            &format!("/stats?filter=^{name}$"),
+            &[],
+            "",
+        )
+        .ok()?;
+        r.body.lines().find_map(|l| {
+            l.strip_prefix(&format!("{name}: "))
+                .and_then(|v| v.trim().parse().ok())
+        })
+    }
+}
+
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// httpbin's echo of the request headers the upstream received.
+    pub fn upstream_header(&self, name: &str) -> Option<String> {
+        let v: Value = serde_json::from_str(&self.body).ok()?;
+        v["headers"]
+            .as_object()?
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| v.as_str().map(str::to_owned))
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection (`Connection: close`), read to the end.
+pub fn try_request(
+    port: u16,
+    method: &str,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> std::io::Result<Response> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty() || method == "POST" || method == "PUT" {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    stream.write_all(req.as_bytes())?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    parse_response(&raw, method == "HEAD").ok_or_else(|| {
+        std::io::Error::other(format!("bad response: {:?}", String::from_utf8_lossy(&raw)))
+    })
+}
+
+fn parse_response(raw: &[u8], head: bool) -> Option<Response> {
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head_text = std::str::from_utf8(&raw[..split]).ok()?;
+    let mut lines = head_text.split("\r\n");
+    let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    let chunked = headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+    });
+    if chunked && !head {
+        body = dechunk(&body)?;
+    }
+    Some(Response {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
+}
+
+fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = data.windows(2).position(|w| w == b"\r\n")?;
+        let size_text = std::str::from_utf8(&data[..line_end]).ok()?;
+        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+        data = &data[line_end + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(data.get(..size)?);
+        data = data.get(size + 2..)?;
+    }
+}
+
+/// A plugin configuration from APIRule objects (JSON values).
+pub fn plugin_config(api_rules: &[Value], default_domain: Option<&str>) -> String {
+    let mut cfg = serde_json::json!({ "apiRules": api_rules });
+    if let Some(d) = default_domain {
+        cfg["defaultDomain"] = d.into();
+    }
+    cfg.to_string()
+}
+
+/// The documents of a YAML file, as JSON.
+pub fn yaml_documents(path: &Path) -> Vec<Value> {
+    use serde::Deserialize;
+    let text = std::fs::read_to_string(path).unwrap();
+    serde_norway::Deserializer::from_str(&text)
+        .map(|d| Value::deserialize(d).unwrap())
+        .filter(|v| !v.is_null())
+        .collect()
+}
