@@ -97,7 +97,15 @@ fn kyma_examples_route_as_their_docs_say() {
                  "service": {"name": "httpbin", "port": 8000},
                  "rules": [{"path": "/{**}/x/{**}", "methods": ["GET"], "noAuth": true}]}
     });
+    let wildcard = json!({
+        "apiVersion": "gateway.kyma-project.io/v2", "kind": "APIRule",
+        "metadata": {"name": "wild", "namespace": "test"},
+        "spec": {"hosts": ["*.wild.kyma.dev"], "gateway": "kyma-system/kyma-gateway",
+                 "service": {"name": "httpbin", "port": 8000},
+                 "rules": [{"path": "/headers", "methods": ["GET"], "noAuth": true}]}
+    });
     let rules = [
+        wildcard,
         example("01-v2-noauth-sample-cr.yaml"),
         example("02-v2-noauth-three-rules-short-host.yaml"),
         example("04-v2-extauth-with-jwt-restrictions.yaml"),
@@ -138,6 +146,19 @@ fn kyma_examples_route_as_their_docs_say() {
     assert_eq!(envoy.get("myapp.local.kyma.dev", "/headers").status, 200);
     assert_eq!(envoy.get("myapp.local.kyma.dev", "/ip").status, 404);
 
+    // Wildcard host: any subdomain; Kyma forwards the request's authority as x-forwarded-host.
+    let r = envoy.get("a.b.wild.kyma.dev:8443", "/headers");
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.upstream_header("X-Forwarded-Host").as_deref(),
+        Some("a.b.wild.kyma.dev:8443")
+    );
+    assert_eq!(
+        envoy.get("wild.kyma.dev", "/headers").status,
+        404,
+        "the bare domain is not covered"
+    );
+
     // An invalid APIRule exposes nothing; its neighbours keep working.
     assert_eq!(envoy.get("broken.local.kyma.dev", "/a/x/b").status, 404);
 
@@ -153,7 +174,7 @@ fn kyma_examples_route_as_their_docs_say() {
         log.contains("test/httpbin (gateway.kyma-project.io/v2 APIRule) is invalid"),
         "03 duplicates 02's name"
     );
-    assert!(log.contains("serving 4 APIRules"));
+    assert!(log.contains("serving 5 APIRules"));
 }
 
 #[test]
