@@ -1,11 +1,19 @@
 //! Plugin configuration → [`RuleSet`]: validate every object, normalise the valid ones, compile
-//! their matchers and index their hosts. Runs once per `on_configure`, never on the request path.
+//! their matchers and access checks, index their hosts, and list the JWKS URIs to fetch. Runs
+//! once per `on_configure`, never on the request path.
 
-use crate::config::model::{Access, PathSpec, Service, Source};
+use std::collections::HashMap;
+
+use crate::callout::{target, Upstream};
+use crate::config::model::{Access, ApiRule, Authenticator, PathSpec, Service, Source};
 use crate::config::{ConfigError, PluginConfig};
+use crate::jwt::istio::IstioRule;
+use crate::jwt::keystore::JwksPolicy;
+use crate::jwt::ory::{OryJwtRule, ScopeStrategy};
 use crate::matcher::host::HostIndex;
 use crate::matcher::method::MethodSet;
 use crate::matcher::path::PathMatcher;
+use crate::response::Flavor;
 use crate::validate::{check_object, Context, Failure};
 
 /// Everything the request path needs, immutable after configuration.
@@ -13,6 +21,10 @@ use crate::validate::{check_object, Context, Failure};
 pub struct RuleSet {
     pub(crate) hosts: HostIndex,
     pub(crate) api_rules: Vec<CompiledApiRule>,
+    /// JWKS URIs by id, and where to fetch each.
+    pub jwks: Vec<(String, Upstream)>,
+    pub jwks_policy: JwksPolicy,
+    pub token_cache_size: usize,
 }
 
 #[derive(Debug)]
@@ -36,7 +48,23 @@ pub struct CompiledRule {
     pub timeout_s: u32,
     /// `timeout_s` in milliseconds, ready to be written as `x-envoy-upstream-rq-timeout-ms`.
     pub timeout_ms_header: String,
-    pub access: Access,
+    pub access: CompiledAccess,
+}
+
+#[derive(Debug)]
+pub enum CompiledAccess {
+    Public,
+    Noop,
+    /// Tried in order (Ory); v2 rules have exactly one.
+    Authenticate(Vec<Check>),
+}
+
+#[derive(Debug)]
+pub enum Check {
+    IstioJwt(IstioRule),
+    OryJwt(OryJwtRule),
+    /// Accepted by Kyma, not enforced here yet: always denied.
+    Unsupported(String, Flavor),
 }
 
 /// The outcome for one object of the configuration, in Kyma's terms.
@@ -69,13 +97,66 @@ impl RuleSet {
     pub fn rule_count(&self) -> usize {
         self.api_rules.iter().map(|a| a.rules.len()).sum()
     }
+
+    pub fn jwks_uris(&self) -> Vec<String> {
+        self.jwks.iter().map(|(u, _)| u.clone()).collect()
+    }
+}
+
+/// JWKS URIs seen so far, by id; rolled back when an APIRule fails to compile.
+struct Registry<'c> {
+    uris: Vec<(String, Upstream)>,
+    index: HashMap<String, usize>,
+    clusters: &'c std::collections::BTreeMap<String, String>,
+    errors: Vec<String>,
+}
+
+impl Registry<'_> {
+    fn id(&mut self, uri: &str) -> usize {
+        if let Some(id) = self.index.get(uri) {
+            return *id;
+        }
+        let upstream = target(uri, self.clusters).unwrap_or_else(|e| {
+            self.errors.push(e);
+            Upstream {
+                cluster: String::new(),
+                authority: String::new(),
+                path: String::new(),
+            }
+        });
+        let id = self.uris.len();
+        self.uris.push((uri.to_owned(), upstream));
+        self.index.insert(uri.to_owned(), id);
+        id
+    }
+
+    fn truncate(&mut self, len: usize) {
+        for (uri, _) in self.uris.drain(len..) {
+            self.index.remove(&uri);
+        }
+        self.errors.clear();
+    }
 }
 
 /// Compiles a plugin configuration. Fails only when the configuration itself is malformed; an
 /// invalid APIRule is reported and left out (its hosts answer 404), the others are served.
 pub fn compile(config: &PluginConfig) -> Result<(RuleSet, Vec<Report>), ConfigError> {
     let objects = config.objects()?;
-    let mut set = RuleSet::default();
+    let mut set = RuleSet {
+        jwks_policy: config.jwks.policy()?,
+        token_cache_size: config
+            .token_cache_size
+            .map_or(crate::jwt::cache::DEFAULT_CAPACITY, |n| {
+                n.clamp(1, 1 << 20) as usize
+            }),
+        ..Default::default()
+    };
+    let mut registry = Registry {
+        uris: Vec::new(),
+        index: HashMap::new(),
+        clusters: &config.clusters,
+        errors: Vec::new(),
+    };
     let mut reports = Vec::with_capacity(objects.len());
     let mut seen = std::collections::HashSet::new();
     for obj in objects {
@@ -115,9 +196,9 @@ pub fn compile(config: &PluginConfig) -> Result<(RuleSet, Vec<Report>), ConfigEr
         match checked.result {
             Err(failures) => report.status = Status::Error(failures),
             Ok(api_rule) => {
-                let served_gateway = config.gateway.as_deref();
-                let own_gateway = checked.gateway.as_deref();
-                if let (Some(served), Some(own)) = (served_gateway, own_gateway) {
+                if let (Some(served), Some(own)) =
+                    (config.gateway.as_deref(), checked.gateway.as_deref())
+                {
                     if served != own {
                         report.status = Status::Ignored(format!(
                             "bound to gateway {own}; this filter serves {served}"
@@ -126,7 +207,8 @@ pub fn compile(config: &PluginConfig) -> Result<(RuleSet, Vec<Report>), ConfigEr
                         continue;
                     }
                 }
-                match compile_api_rule(api_rule) {
+                let mark = registry.uris.len();
+                match compile_api_rule(api_rule, &mut registry) {
                     Ok((compiled, hosts)) => {
                         let id = set.api_rules.len();
                         for host in &hosts {
@@ -134,38 +216,97 @@ pub fn compile(config: &PluginConfig) -> Result<(RuleSet, Vec<Report>), ConfigEr
                         }
                         set.api_rules.push(compiled);
                     }
-                    Err(failures) => report.status = Status::Error(failures),
+                    Err(failures) => {
+                        registry.truncate(mark);
+                        report.status = Status::Error(failures);
+                    }
                 }
             }
         }
         reports.push(report);
     }
+    set.jwks = registry.uris;
     Ok((set, reports))
 }
 
 fn compile_api_rule(
-    api_rule: crate::config::model::ApiRule,
+    api_rule: ApiRule,
+    registry: &mut Registry<'_>,
 ) -> Result<(CompiledApiRule, Vec<String>), Vec<Failure>> {
     let mut failures = Vec::new();
     let mut rules = Vec::with_capacity(api_rule.rules.len());
+    let flavor = crate::decide::flavor(api_rule.source);
     for rule in api_rule.rules {
         let path_text = match &rule.path {
             PathSpec::Any => "/*".to_owned(),
             PathSpec::Template(t) | PathSpec::Regex(t) => t.clone(),
         };
-        match PathMatcher::compile(&rule.path) {
-            Ok(path) => rules.push(CompiledRule {
-                index: rule.index,
-                path_text,
-                path,
-                methods: rule.methods,
-                service: rule.service,
-                timeout_s: rule.timeout_s,
-                timeout_ms_header: (u64::from(rule.timeout_s) * 1000).to_string(),
-                access: rule.access,
-            }),
-            Err(e) => failures.push(Failure::new(format!(".spec.rules[{}].path", rule.index), e)),
+        let at = |field: &str| format!(".spec.rules[{}]{field}", rule.index);
+        let path = match PathMatcher::compile(&rule.path) {
+            Ok(p) => p,
+            Err(e) => {
+                failures.push(Failure::new(at(".path"), e));
+                continue;
+            }
+        };
+        let access = match &rule.access {
+            Access::Public => CompiledAccess::Public,
+            Access::Noop => CompiledAccess::Noop,
+            Access::Authenticate(list) => {
+                let mut checks = Vec::with_capacity(list.len());
+                for (j, a) in list.iter().enumerate() {
+                    let mut id = |uri: &str| registry.id(uri);
+                    let check = match a {
+                        Authenticator::IstioJwt(jwt) => Check::IstioJwt(IstioRule::compile(
+                            jwt,
+                            &mut id,
+                            api_rule.source == Source::LegacyApi,
+                        )),
+                        Authenticator::OryJwt(config) => {
+                            let where_ = at(&format!(".accessStrategies[{j}].config"));
+                            let has_urls = config
+                                .get("jwks_urls")
+                                .and_then(|v| v.as_array())
+                                .is_some_and(|a| !a.is_empty());
+                            if !has_urls {
+                                // Kyma's global default points at its deprecated in-cluster Hydra.
+                                failures.push(Failure::new(
+                                    format!("{where_}.jwks_urls"),
+                                    "jwks_urls is required: this filter has no global default JWKS",
+                                ));
+                                continue;
+                            }
+                            match OryJwtRule::compile(config, &mut id, ScopeStrategy::Wildcard) {
+                                Ok(r) => Check::OryJwt(r),
+                                Err(e) => {
+                                    failures.push(Failure::new(where_, e));
+                                    continue;
+                                }
+                            }
+                        }
+                        other => Check::Unsupported(other.name().to_owned(), flavor),
+                    };
+                    checks.push(check);
+                }
+                CompiledAccess::Authenticate(checks)
+            }
+        };
+        for e in registry.errors.drain(..) {
+            failures.push(Failure::new(
+                at(""),
+                format!("JWKS URI cannot be fetched: {e}"),
+            ));
         }
+        rules.push(CompiledRule {
+            index: rule.index,
+            path_text,
+            path,
+            methods: rule.methods,
+            service: rule.service,
+            timeout_s: rule.timeout_s,
+            timeout_ms_header: (u64::from(rule.timeout_s) * 1000).to_string(),
+            access,
+        });
     }
     if !failures.is_empty() {
         return Err(failures);

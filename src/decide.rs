@@ -5,10 +5,12 @@
 
 use std::borrow::Cow;
 
-use crate::compile::{CompiledApiRule, CompiledRule, RuleSet};
-use crate::config::model::{Access, Source};
+use crate::compile::{Check, CompiledAccess, CompiledApiRule, CompiledRule, RuleSet};
+use crate::config::model::Source;
+use crate::jwt::jws::JwtError;
+use crate::jwt::{AuthEnv, Outcome};
 use crate::matcher::host::normalize_authority;
-use crate::response::{Deny, DenyReason, Flavor};
+use crate::response::{ory, Deny, DenyReason, Flavor};
 
 /// The parts of a request the decision reads. Borrowed from the shell; nothing is copied.
 #[derive(Debug, Clone, Copy)]
@@ -18,12 +20,19 @@ pub struct Request<'a> {
     pub method: &'a str,
     /// `:path` as received, query included.
     pub path: &'a str,
+    /// `:scheme`, for `WWW-Authenticate` realms.
+    pub scheme: &'a str,
+    /// All request headers (lower-case names, repeated headers repeated). The shell reads them
+    /// only for rules that authenticate ([`Matched::needs_headers`]); empty otherwise.
+    pub headers: &'a [(String, String)],
 }
 
 #[derive(Debug)]
 pub enum Decision<'a> {
     Allow(Allow<'a>),
     Deny(Denied<'a>),
+    /// Keys for these JWKS ids are needed: hold the request, fetch, then decide again.
+    Pending(Pending<'a>),
 }
 
 /// Forward the request upstream after setting these headers (each overwrites a client value).
@@ -37,6 +46,12 @@ pub struct Allow<'a> {
 pub struct Denied<'a> {
     pub matched: Option<Matched<'a>>,
     pub response: Deny,
+}
+
+#[derive(Debug)]
+pub struct Pending<'a> {
+    pub matched: Matched<'a>,
+    pub jwks: Vec<usize>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -53,30 +68,76 @@ impl Matched<'_> {
             self.api_rule.namespace, self.api_rule.name, self.rule.index
         )
     }
+
+    /// Does deciding need the request's headers (tokens, cookies)?
+    pub fn needs_headers(&self) -> bool {
+        matches!(self.rule.access, CompiledAccess::Authenticate(_))
+    }
+
+    /// The answer when keys did not arrive in time: 401, in the rule's flavour.
+    pub fn keys_unavailable(&self, req: &Request<'_>) -> Deny {
+        match flavor(self.api_rule.source) {
+            Flavor::Istio => Deny::jwt_invalid(JwtError::FetchFailed, req),
+            Flavor::Ory => ory(401, DenyReason::KeysUnavailable),
+        }
+    }
 }
 
 /// Header names the filter writes.
 pub const X_FORWARDED_HOST: &str = "x-forwarded-host";
 pub const X_UPSTREAM_TIMEOUT: &str = "x-envoy-upstream-rq-timeout-ms";
 
-pub fn decide<'a>(rules: &'a RuleSet, req: &Request<'a>) -> Decision<'a> {
-    let Some(matched) = route(rules, req) else {
-        return Decision::Deny(Denied {
+pub fn decide<'a>(rules: &'a RuleSet, req: &Request<'a>, env: &mut AuthEnv<'_>) -> Decision<'a> {
+    match route(rules, req) {
+        Some(matched) => decide_matched(matched, req, env),
+        None => Decision::Deny(Denied {
             matched: None,
             response: Deny::no_route(),
-        });
-    };
-    match &matched.rule.access {
-        Access::Public | Access::Noop => Decision::Allow(Allow {
-            matched,
-            set_headers: upstream_headers(matched, req),
-        }),
-        // Not enforced yet by this build: refuse, never pass.
-        Access::Authenticate(_) => Decision::Deny(Denied {
-            matched: Some(matched),
-            response: Deny::unauthorized(flavor(matched.api_rule.source), DenyReason::Unsupported),
         }),
     }
+}
+
+/// The decision for a request already routed to `matched`.
+pub fn decide_matched<'a>(
+    matched: Matched<'a>,
+    req: &Request<'a>,
+    env: &mut AuthEnv<'_>,
+) -> Decision<'a> {
+    let deny = |response| {
+        Decision::Deny(Denied {
+            matched: Some(matched),
+            response,
+        })
+    };
+    let checks = match &matched.rule.access {
+        CompiledAccess::Public | CompiledAccess::Noop => return allow(matched, req),
+        CompiledAccess::Authenticate(checks) => checks,
+    };
+    for check in checks {
+        let outcome = match check {
+            Check::IstioJwt(rule) => rule.check(req, env),
+            Check::OryJwt(rule) => rule.check(req, env),
+            // Not enforced yet by this build: refuse, never pass.
+            Check::Unsupported(_, flavor) => {
+                Outcome::Denied(Deny::unauthorized(*flavor, DenyReason::Unsupported))
+            }
+        };
+        match outcome {
+            Outcome::Allowed(_claims) => return allow(matched, req),
+            Outcome::NotResponsible => continue,
+            Outcome::Denied(response) => return deny(response),
+            Outcome::Pending(jwks) => return Decision::Pending(Pending { matched, jwks }),
+        }
+    }
+    // Oathkeeper: no authenticator was responsible (no credential anywhere).
+    deny(ory(401, DenyReason::NoToken))
+}
+
+fn allow<'a>(matched: Matched<'a>, req: &Request<'a>) -> Decision<'a> {
+    Decision::Allow(Allow {
+        matched,
+        set_headers: upstream_headers(matched, req),
+    })
 }
 
 /// Host, then the first rule in order whose method and path match (VirtualService first match).
@@ -171,13 +232,28 @@ mod tests {
             authority,
             method,
             path,
+            scheme: "http",
+            headers: &[],
         }
+    }
+
+    fn decide<'a>(set: &'a RuleSet, r: &Request<'a>) -> Decision<'a> {
+        let mut keys = crate::jwt::keystore::KeyStore::new(&set.jwks_uris(), set.jwks_policy);
+        let mut cache = crate::jwt::cache::TokenCache::default();
+        let mut env = AuthEnv {
+            keys: &mut keys,
+            cache: &mut cache,
+            crypto: &crate::jwt::crypto::PureRust,
+            now_ms: 0,
+        };
+        super::decide(set, r, &mut env)
     }
 
     fn status(set: &RuleSet, r: Request<'_>) -> u32 {
         match decide(set, &r) {
             Decision::Allow(_) => 200,
             Decision::Deny(d) => d.response.status,
+            Decision::Pending(_) => 0,
         }
     }
 
@@ -239,7 +315,7 @@ mod tests {
             |method: &str| match decide(&set, &req("order.example.com", method, "/anything/x/one"))
             {
                 Decision::Allow(a) => Some(a.matched.rule.index),
-                Decision::Deny(_) => None,
+                _ => None,
             };
         assert_eq!(rule_of("GET"), Some(1));
         assert_eq!(rule_of("POST"), Some(0));
@@ -247,10 +323,12 @@ mod tests {
     }
 
     #[test]
-    fn unenforced_strategies_deny_never_pass() {
+    fn missing_tokens_and_unenforced_strategies_deny() {
         let set = rules(SAMPLE);
         let d = decide(&set, &req("httpbin.local.kyma.dev", "GET", "/secret"));
-        assert!(matches!(&d, Decision::Deny(d) if d.response.status == 401));
+        assert!(
+            matches!(&d, Decision::Deny(d) if d.response.status == 403 && d.response.body == "RBAC: access denied")
+        );
         let d = decide(&set, &req("legacy.example.com", "GET", "/ory"));
         let Decision::Deny(d) = d else {
             unreachable!("must deny")
@@ -273,7 +351,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect::<Vec<_>>(),
-            Decision::Deny(_) => vec![],
+            _ => vec![],
         };
         assert_eq!(
             headers(req("httpbin.local.kyma.dev", "GET", "/headers")),

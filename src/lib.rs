@@ -7,16 +7,20 @@
 //! - [`validate`]: Kyma's validation, with Kyma's attribute paths and messages.
 //! - [`compile`]: valid APIRules → [`compile::RuleSet`] (host index, path matchers).
 //! - [`matcher`]: hosts, paths (v2 templates, v1beta1 regexes) and methods.
+//! - [`jwt`]: token parsing, JWKS, signature checks, Istio and Ory semantics.
+//! - [`callout`]: which Envoy cluster a JWKS (or other) URI is fetched through.
 //! - [`decide`]: request → [`decide::Decision`] (allow with header writes, or deny).
 //! - [`response`]: deny responses in Istio's and Oathkeeper's shapes.
 //! - [`filter`]: the thin proxy-wasm shell that moves bytes between Envoy and the core.
 //!
 //! Everything but `filter` is plain Rust, tested natively with `cargo test`.
 
+pub mod callout;
 pub mod compile;
 pub mod config;
 pub mod decide;
 pub mod filter;
+pub mod jwt;
 pub mod matcher;
 pub mod response;
 pub mod validate;

@@ -1,6 +1,9 @@
 //! Deny responses in the shapes clients of Kyma already handle: Envoy/Istio for v2 rules,
 //! Ory Oathkeeper's JSON error for v1beta1 rules.
 
+use crate::decide::Request;
+use crate::jwt::jws::JwtError;
+
 /// Why a request was refused; also the label of the deny metric and log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DenyReason {
@@ -8,6 +11,14 @@ pub enum DenyReason {
     NoRoute,
     /// The rule's access strategy is not enforced by this build: refused, never passed.
     Unsupported,
+    /// No credential where the rule reads one.
+    NoToken,
+    /// A credential that fails verification (format, issuer, time, signature).
+    InvalidToken,
+    /// A valid credential without the scopes or audiences the rule requires.
+    Forbidden,
+    /// The keys needed to verify could not be fetched in time.
+    KeysUnavailable,
 }
 
 impl DenyReason {
@@ -15,6 +26,10 @@ impl DenyReason {
         match self {
             DenyReason::NoRoute => "no_route",
             DenyReason::Unsupported => "unsupported_strategy",
+            DenyReason::NoToken => "no_token",
+            DenyReason::InvalidToken => "invalid_token",
+            DenyReason::Forbidden => "forbidden",
+            DenyReason::KeysUnavailable => "keys_unavailable",
         }
     }
 }
@@ -54,6 +69,61 @@ impl Deny {
                 body: "Unauthorized".into(),
                 reason,
             },
+        }
+    }
+}
+
+impl Deny {
+    /// Envoy jwt_authn's 401: the status text as body, and RFC 6750's challenge. The realm is the
+    /// request URI without its query (Envoy keeps the query; it may carry the token itself).
+    pub fn jwt_invalid(error: JwtError, req: &Request<'_>) -> Deny {
+        let path = req.path.split(['?', '#']).next().unwrap_or("");
+        let mut realm = format!(
+            "{}://{}{}",
+            if req.scheme.is_empty() {
+                "http"
+            } else {
+                req.scheme
+            },
+            req.authority,
+            path
+        );
+        if realm.len() > 256 {
+            let mut cut = 256;
+            while !realm.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            realm.truncate(cut);
+        }
+        let realm = realm.replace('"', "%22");
+        let challenge = if error == JwtError::Missing {
+            format!("Bearer realm=\"{realm}\"")
+        } else {
+            format!("Bearer realm=\"{realm}\", error=\"invalid_token\"")
+        };
+        let reason = match error {
+            JwtError::Missing => DenyReason::NoToken,
+            JwtError::FetchFailed => DenyReason::KeysUnavailable,
+            _ => DenyReason::InvalidToken,
+        };
+        Deny {
+            status: 401,
+            headers: vec![
+                ("content-type", "text/plain".into()),
+                ("www-authenticate", challenge),
+            ],
+            body: error.to_string(),
+            reason,
+        }
+    }
+
+    /// Envoy's RBAC filter: no ALLOW policy matched (no token, or scopes/audiences missing).
+    pub fn rbac() -> Deny {
+        Deny {
+            status: 403,
+            headers: vec![("content-type", "text/plain".into())],
+            body: "RBAC: access denied".into(),
+            reason: DenyReason::Forbidden,
         }
     }
 }

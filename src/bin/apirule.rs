@@ -19,6 +19,7 @@ fn main() {
 mod cli {
     use apirule_wasm::compile::{compile, Report, Status};
     use apirule_wasm::config::{JwtHandler, PluginConfig};
+
     use apirule_wasm::validate::describe;
     use serde::Deserialize;
     use serde_json::Value;
@@ -46,12 +47,8 @@ mod cli {
     }
 
     fn check(args: &[String]) -> Result<i32, String> {
-        let mut base = PluginConfig {
-            api_rules: Vec::new(),
-            default_domain: None,
-            jwt_handler: JwtHandler::default(),
-            gateway: None,
-        };
+        let mut base: PluginConfig =
+            serde_json::from_str(r#"{"apiRules": []}"#).map_err(|e| e.to_string())?;
         let mut files = Vec::new();
         let mut it = args.iter();
         while let Some(arg) = it.next() {

@@ -46,6 +46,65 @@ pub struct PluginConfig {
     /// When set, APIRules bound to another gateway are not served by this filter.
     #[serde(default)]
     pub gateway: Option<String>,
+    /// How JWKS documents are fetched and refreshed.
+    #[serde(default)]
+    pub jwks: JwksSettings,
+    /// Envoy cluster per origin (`"https://idp.example.com": "idp"`) for callouts; without an
+    /// entry, Istio's `outbound|<port>||<host>`.
+    #[serde(default)]
+    pub clusters: std::collections::BTreeMap<String, String>,
+    /// Use Envoy's `verify_signature` (BoringSSL) for RSA and ECDSA when the host offers it
+    /// (default true); `false` forces the pure-Rust path.
+    #[serde(default)]
+    pub native_crypto: Option<bool>,
+    /// Verified tokens remembered per worker (default 4096).
+    #[serde(default, deserialize_with = "num::opt_u64")]
+    pub token_cache_size: Option<u64>,
+}
+
+/// Durations as `"300s"`, `"5m"`, `"250ms"` or seconds.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct JwksSettings {
+    /// Refresh period of fetched keys (default 300s, Istio's).
+    pub refresh_interval: Option<Value>,
+    /// At most one refetch per this period for tokens with an unknown `kid` (default 30s).
+    pub min_refetch_interval: Option<Value>,
+    /// Wait before retrying a failed fetch (default 1s).
+    pub retry_interval: Option<Value>,
+    /// Timeout of one fetch (default 5s).
+    pub fetch_timeout: Option<Value>,
+    /// How long a request waits for keys that are not there yet (default 3s).
+    pub max_wait: Option<Value>,
+}
+
+impl JwksSettings {
+    pub fn policy(&self) -> Result<crate::jwt::keystore::JwksPolicy, ConfigError> {
+        let mut p = crate::jwt::keystore::JwksPolicy::default();
+        for (name, value, slot) in [
+            ("refreshInterval", &self.refresh_interval, &mut p.refresh_ms),
+            (
+                "minRefetchInterval",
+                &self.min_refetch_interval,
+                &mut p.min_refetch_ms,
+            ),
+            ("retryInterval", &self.retry_interval, &mut p.retry_ms),
+            ("fetchTimeout", &self.fetch_timeout, &mut p.fetch_timeout_ms),
+            ("maxWait", &self.max_wait, &mut p.max_wait_ms),
+        ] {
+            if let Some(v) = value {
+                *slot = num::duration_ms(v)
+                    .map_err(|e| ConfigError(format!("plugin configuration: .jwks.{name}: {e}")))?;
+            }
+        }
+        if p.fetch_timeout_ms == 0 {
+            // Envoy treats a zero callout timeout as "none": never let a fetch hang forever.
+            return Err(ConfigError(
+                "plugin configuration: .jwks.fetchTimeout: must be more than 0".into(),
+            ));
+        }
+        Ok(p)
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]

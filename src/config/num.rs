@@ -58,3 +58,62 @@ mod tests {
         assert!(port(r#"{"port": 1e20}"#).is_err());
     }
 }
+
+/// A duration in milliseconds from `"300s"`, `"5m"`, `"1h30m"`, `"250ms"`, or a number of seconds.
+pub fn duration_ms(value: &serde_json::Value) -> Result<u64, String> {
+    match value {
+        serde_json::Value::Number(n) => n
+            .as_f64()
+            .filter(|f| *f >= 0.0 && f.is_finite())
+            .map(|f| (f * 1000.0) as u64)
+            .ok_or_else(|| format!("invalid duration {n}")),
+        serde_json::Value::String(s) => {
+            let mut total = 0u64;
+            let mut rest = s.as_str();
+            if rest.is_empty() {
+                return Err("empty duration".into());
+            }
+            while !rest.is_empty() {
+                let digits = rest
+                    .find(|c: char| !c.is_ascii_digit())
+                    .unwrap_or(rest.len());
+                let number: u64 = rest[..digits]
+                    .parse()
+                    .map_err(|_| format!("invalid duration {s:?}"))?;
+                rest = &rest[digits..];
+                let unit_len = rest
+                    .find(|c: char| c.is_ascii_digit())
+                    .unwrap_or(rest.len());
+                let factor = match &rest[..unit_len] {
+                    "ms" => 1,
+                    "s" => 1000,
+                    "m" => 60_000,
+                    "h" => 3_600_000,
+                    _ => return Err(format!("invalid duration {s:?}: use ms, s, m or h")),
+                };
+                total = total.saturating_add(number.saturating_mul(factor));
+                rest = &rest[unit_len..];
+            }
+            Ok(total)
+        }
+        other => Err(format!("invalid duration {other}")),
+    }
+}
+
+#[cfg(test)]
+mod duration_tests {
+    use super::duration_ms;
+    use serde_json::json;
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration_ms(&json!("300s")), Ok(300_000));
+        assert_eq!(duration_ms(&json!("1h30m")), Ok(5_400_000));
+        assert_eq!(duration_ms(&json!("250ms")), Ok(250));
+        assert_eq!(duration_ms(&json!(2)), Ok(2000));
+        assert!(duration_ms(&json!("5 s")).is_err());
+        assert!(duration_ms(&json!("")).is_err());
+        assert!(duration_ms(&json!("10")).is_err());
+        assert!(duration_ms(&json!(true)).is_err());
+    }
+}

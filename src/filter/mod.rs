@@ -1,8 +1,11 @@
 //! The proxy-wasm shell. It only moves bytes: it reads request headers, asks the core for a
 //! decision, and performs it (header writes, local replies). No policy lives here.
 
+mod crypto;
 mod http;
+mod jwks;
 mod root;
+mod state;
 
 pub use root::Root;
 
@@ -10,7 +13,7 @@ pub use root::Root;
 #[cfg(target_arch = "wasm32")]
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(proxy_wasm::types::LogLevel::Trace);
-    proxy_wasm::set_root_context(|_| -> Box<dyn proxy_wasm::traits::RootContext> {
-        Box::new(Root::default())
+    proxy_wasm::set_root_context(|id| -> Box<dyn proxy_wasm::traits::RootContext> {
+        Box::new(Root::new(id))
     });
 }}

@@ -1,8 +1,10 @@
-//! Root context: parses and compiles the plugin configuration, hands the compiled rules to each
-//! request. A configuration that is not valid fails `on_configure`, so Envoy refuses the filter
-//! (fail closed) instead of serving without rules.
+//! Root context: parses and compiles the plugin configuration, fetches JWKS on ticks, resumes
+//! requests that waited for keys. A configuration that is not valid fails `on_configure`, so
+//! Envoy refuses the filter (fail closed) instead of serving without rules.
 
+use std::cell::RefCell;
 use std::rc::Rc;
+use std::time::Duration;
 
 use log::{error, info, warn};
 use proxy_wasm::hostcalls;
@@ -10,16 +12,56 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType, LogLevel};
 
 use super::http::HttpFilter;
+use super::jwks;
+use super::state::{now_ms, resume_parked, Shared, State};
 use crate::compile::{compile, Report, RuleSet, Status};
 use crate::config::PluginConfig;
 use crate::validate::describe;
 
-#[derive(Default)]
+/// Tick while fetches or waiting requests are outstanding, and when idle (refresh, sync).
+const BUSY_TICK: Duration = Duration::from_millis(20);
+const IDLE_TICK: Duration = Duration::from_millis(1000);
+
 pub struct Root {
-    rules: Rc<RuleSet>,
+    id: u32,
+    shared: Option<Shared>,
+    busy: bool,
+    last_purge_ms: u64,
 }
 
-impl Context for Root {}
+impl Root {
+    pub fn new(id: u32) -> Root {
+        Root {
+            id,
+            shared: None,
+            busy: false,
+            last_purge_ms: 0,
+        }
+    }
+
+    fn set_busy(&mut self, busy: bool) {
+        if busy != self.busy {
+            self.busy = busy;
+            let _ = hostcalls::set_tick_period(if busy { BUSY_TICK } else { IDLE_TICK });
+        }
+    }
+}
+
+impl Context for Root {
+    fn on_http_call_response(
+        &mut self,
+        token: u32,
+        num_headers: usize,
+        body_size: usize,
+        _trailers: usize,
+    ) {
+        let Some(shared) = self.shared.clone() else {
+            return;
+        };
+        jwks::on_response(&shared, token, num_headers, body_size, now_ms());
+        resume_parked(&shared, self.id);
+    }
+}
 
 impl RootContext for Root {
     fn on_vm_start(&mut self, _size: usize) -> bool {
@@ -61,12 +103,43 @@ impl RootContext for Root {
         if first_to_report(&bytes) {
             log_reports(&rules, &reports);
         }
-        self.rules = Rc::new(rules);
+        let uris = rules.jwks_uris();
+        jwks::prepare(&uris);
+        let state = State::new(Rc::new(rules), config.native_crypto.unwrap_or(true));
+        self.shared = Some(Rc::new(RefCell::new(state)));
+        // Fetch keys right away, before the first request needs them.
+        self.busy = uris.is_empty();
+        self.set_busy(!uris.is_empty());
         true
     }
 
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(HttpFilter::new(Rc::clone(&self.rules))))
+    fn on_tick(&mut self) {
+        let Some(shared) = self.shared.clone() else {
+            return;
+        };
+        let now = now_ms();
+        let busy = jwks::tick(&shared, now);
+        if !shared.borrow().parked.is_empty() {
+            resume_parked(&shared, self.id);
+        }
+        if now.saturating_sub(self.last_purge_ms) > 60_000 {
+            self.last_purge_ms = now;
+            shared
+                .borrow_mut()
+                .cache
+                .purge_expired(now / 1000, crate::jwt::istio::CLOCK_SKEW_S);
+        }
+        self.set_busy(busy);
+    }
+
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        match &self.shared {
+            Some(shared) => Some(Box::new(HttpFilter::new(context_id, Rc::clone(shared)))),
+            None => {
+                warn!("request before configuration; denying");
+                None
+            }
+        }
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -77,10 +150,12 @@ impl RootContext for Root {
 /// Envoy configures the plugin once on the main thread and once per worker. Only the first VM to
 /// see a given configuration logs its reports, so an invalid APIRule is logged once, not N+1 times.
 fn first_to_report(config: &[u8]) -> bool {
-    let key = format!("apirule-wasm/reported/{:016x}", fnv1a(config));
+    let key = format!(
+        "apirule-wasm/reported/{:016x}",
+        crate::jwt::keystore::fnv1a(config)
+    );
     match hostcalls::get_shared_data(&key) {
         Ok((Some(_), _)) => false,
-        // cas 0 would overwrite; a CAS of "absent" is not expressible, so a race logs twice at worst.
         _ => hostcalls::set_shared_data(&key, Some(b"1"), None).is_ok(),
     }
 }
@@ -105,15 +180,10 @@ fn log_reports(rules: &RuleSet, reports: &[Report]) {
         }
     }
     info!(
-        "serving {} APIRules ({} rules); {} invalid",
+        "serving {} APIRules ({} rules, {} JWKS); {} invalid",
         rules.len(),
         rules.rule_count(),
+        rules.jwks.len(),
         invalid
     );
-}
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }

@@ -1,0 +1,211 @@
+//! JWKS fetching from the root context, shared across Envoy's workers.
+//!
+//! Each worker VM has its own memory, so what one fetched is published in shared data
+//! (`apirule-wasm/jwks/<uri>`: 8 bytes fetch time, then the document) and installed by the others
+//! on their next tick. A lease (`apirule-wasm/jwks-lease/<uri>`, taken with compare-and-swap)
+//! makes one worker fetch while the others wait; after a failure the lease is held for the retry
+//! interval and marked `:fail`, so requests fail fast everywhere instead of piling up.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use log::{info, warn};
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::{BufferType, MapType};
+
+use super::state::Shared;
+
+pub struct FetchState {
+    /// Callout token → JWKS id.
+    inflight: HashMap<u32, usize>,
+    /// The shared-data version of each document this VM installed.
+    installed_cas: Vec<Option<u32>>,
+}
+
+impl FetchState {
+    pub fn new(n: usize) -> FetchState {
+        FetchState {
+            inflight: HashMap::new(),
+            installed_cas: vec![None; n],
+        }
+    }
+
+    pub fn busy(&self) -> bool {
+        !self.inflight.is_empty()
+    }
+}
+
+fn entry_key(uri: &str) -> String {
+    format!("apirule-wasm/jwks/{uri}")
+}
+
+fn lease_key(uri: &str) -> String {
+    format!("apirule-wasm/jwks-lease/{uri}")
+}
+
+/// Creates the lease entries once, so later takes are real compare-and-swaps.
+pub fn prepare(uris: &[String]) {
+    for uri in uris {
+        if let Ok((None, _)) = hostcalls::get_shared_data(&lease_key(uri)) {
+            let _ = hostcalls::set_shared_data(&lease_key(uri), Some(b"0"), None);
+        }
+    }
+}
+
+/// Installs what another worker published since this VM last looked.
+pub fn sync(shared: &Shared, id: usize, now: u64) {
+    let mut state = shared.borrow_mut();
+    let uri = state.keys.uri(id).to_owned();
+    if let Ok((Some(bytes), Some(cas))) = hostcalls::get_shared_data(&entry_key(&uri)) {
+        if state.fetch.installed_cas.get(id).copied().flatten() != Some(cas) && bytes.len() >= 8 {
+            let mut at = [0u8; 8];
+            at.copy_from_slice(&bytes[..8]);
+            if state
+                .keys
+                .install(id, &bytes[8..], u64::from_le_bytes(at))
+                .is_ok()
+            {
+                if let Some(slot) = state.fetch.installed_cas.get_mut(id) {
+                    *slot = Some(cas);
+                }
+            }
+        }
+    }
+    // Another worker's failed fetch: fail fast here too until its retry time.
+    if let Ok((Some(lease), _)) = hostcalls::get_shared_data(&lease_key(&uri)) {
+        let text = String::from_utf8_lossy(&lease);
+        if let Some(until) = text
+            .strip_suffix(":fail")
+            .and_then(|u| u.parse::<u64>().ok())
+        {
+            if until > now {
+                let retry = state.keys.policy.retry_ms;
+                state.keys.record_failure(id, until.saturating_sub(retry));
+            }
+        }
+    }
+}
+
+/// Takes the lease for `uri` until `until`; false when another worker holds it.
+fn take_lease(uri: &str, now: u64, until: u64) -> bool {
+    let key = lease_key(uri);
+    let value = until.to_string();
+    match hostcalls::get_shared_data(&key) {
+        Ok((Some(current), cas)) => {
+            let held_until = String::from_utf8_lossy(&current)
+                .split(':')
+                .next()
+                .and_then(|u| u.parse::<u64>().ok())
+                .unwrap_or(0);
+            held_until <= now
+                && hostcalls::set_shared_data(&key, Some(value.as_bytes()), cas).is_ok()
+        }
+        Ok((None, _)) => hostcalls::set_shared_data(&key, Some(value.as_bytes()), None).is_ok(),
+        Err(_) => false,
+    }
+}
+
+fn release_lease(uri: &str, value: &str) {
+    let _ = hostcalls::set_shared_data(&lease_key(uri), Some(value.as_bytes()), None);
+}
+
+/// Syncs every key set and starts the fetches that are due. True while work is outstanding.
+pub fn tick(shared: &Shared, now: u64) -> bool {
+    let n = shared.borrow().keys.len();
+    for id in 0..n {
+        sync(shared, id, now);
+        let mut state = shared.borrow_mut();
+        let inflight = state.fetch.inflight.values().any(|v| *v == id);
+        if inflight || !state.keys.due(id, now) {
+            continue;
+        }
+        let policy = state.keys.policy;
+        let uri = state.keys.uri(id).to_owned();
+        if !take_lease(&uri, now, now + policy.fetch_timeout_ms + 1000) {
+            continue;
+        }
+        let Some((_, up)) = state.rules.jwks.get(id).cloned() else {
+            continue;
+        };
+        let headers = vec![
+            (":method", "GET"),
+            (":path", up.path.as_str()),
+            (":authority", up.authority.as_str()),
+            ("accept", "application/json"),
+            ("user-agent", "apirule-wasm"),
+        ];
+        match hostcalls::dispatch_http_call(
+            &up.cluster,
+            headers,
+            None,
+            vec![],
+            Duration::from_millis(policy.fetch_timeout_ms),
+        ) {
+            Ok(token) => {
+                state.fetch.inflight.insert(token, id);
+            }
+            Err(e) => {
+                warn!(
+                    "cannot fetch JWKS {uri}: dispatch to cluster {:?} failed ({e:?}); is the cluster defined in Envoy?",
+                    up.cluster
+                );
+                state.keys.record_failure(id, now);
+                release_lease(&uri, &format!("{}:fail", now + policy.retry_ms));
+            }
+        }
+    }
+    let state = shared.borrow();
+    state.fetch.busy() || !state.parked.is_empty()
+}
+
+/// A JWKS callout answered (or failed: no headers).
+pub fn on_response(shared: &Shared, token: u32, num_headers: usize, body_size: usize, now: u64) {
+    let mut state = shared.borrow_mut();
+    let Some(id) = state.fetch.inflight.remove(&token) else {
+        return;
+    };
+    let uri = state.keys.uri(id).to_owned();
+    let status = if num_headers == 0 {
+        None
+    } else {
+        hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
+            .ok()
+            .flatten()
+    };
+    let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let result = match status.as_deref() {
+        Some("200") => state
+            .keys
+            .install(id, &body, now)
+            .map_err(|e| e.to_string()),
+        Some(other) => Err(format!("status {other}")),
+        None => Err("no response (connection failed or reset)".into()),
+    };
+    match result {
+        Ok(()) => {
+            let mut entry = now.to_le_bytes().to_vec();
+            entry.extend_from_slice(&body);
+            match hostcalls::set_shared_data(&entry_key(&uri), Some(&entry), None) {
+                Ok(()) => {
+                    if let Ok((_, Some(cas))) = hostcalls::get_shared_data(&entry_key(&uri)) {
+                        if let Some(slot) = state.fetch.installed_cas.get_mut(id) {
+                            *slot = Some(cas);
+                        }
+                    }
+                }
+                Err(e) => warn!("could not share the JWKS of {uri}: {e:?}"),
+            }
+            release_lease(&uri, "0");
+            info!("JWKS {uri} fetched ({} bytes)", body.len());
+        }
+        Err(why) => {
+            let retry = state.keys.policy.retry_ms;
+            state.keys.record_failure(id, now);
+            release_lease(&uri, &format!("{}:fail", now + retry));
+            warn!("JWKS {uri} fetch failed: {why}; keeping the last good keys, retrying in {retry} ms");
+        }
+    }
+}

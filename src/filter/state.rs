@@ -1,0 +1,158 @@
+//! Per-VM state shared by the root context and the HTTP contexts of one worker (same thread, so
+//! `Rc<RefCell<_>>`): compiled rules, keys, verified-token cache, and requests waiting for keys.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use log::{debug, error};
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::MapType;
+
+use super::crypto::HostCrypto;
+use crate::compile::RuleSet;
+use crate::decide::{decide, Decision, Request};
+use crate::jwt::cache::TokenCache;
+use crate::jwt::keystore::KeyStore;
+use crate::jwt::AuthEnv;
+
+pub type Shared = Rc<RefCell<State>>;
+
+pub struct State {
+    pub rules: Rc<RuleSet>,
+    pub keys: KeyStore,
+    pub cache: TokenCache,
+    pub crypto: HostCrypto,
+    pub parked: Vec<Parked>,
+    pub fetch: super::jwks::FetchState,
+}
+
+/// A request paused until keys arrive, with what is needed to decide it again.
+pub struct Parked {
+    pub context_id: u32,
+    pub deadline_ms: u64,
+    pub request: OwnedRequest,
+}
+
+pub struct OwnedRequest {
+    pub authority: String,
+    pub method: String,
+    pub path: String,
+    pub scheme: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl OwnedRequest {
+    pub fn view(&self) -> Request<'_> {
+        Request {
+            authority: &self.authority,
+            method: &self.method,
+            path: &self.path,
+            scheme: &self.scheme,
+            headers: &self.headers,
+        }
+    }
+}
+
+impl State {
+    pub fn new(rules: Rc<RuleSet>, native_crypto: bool) -> State {
+        State {
+            keys: KeyStore::new(&rules.jwks_uris(), rules.jwks_policy),
+            cache: TokenCache::new(rules.token_cache_size),
+            crypto: HostCrypto::new(native_crypto),
+            fetch: super::jwks::FetchState::new(rules.jwks.len()),
+            parked: Vec::new(),
+            rules,
+        }
+    }
+
+    pub fn env(&mut self, now_ms: u64) -> (AuthEnv<'_>, &RuleSet) {
+        (
+            AuthEnv {
+                keys: &mut self.keys,
+                cache: &mut self.cache,
+                crypto: &self.crypto,
+                now_ms,
+            },
+            &self.rules,
+        )
+    }
+}
+
+pub fn now_ms() -> u64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Decides parked requests whose keys arrived (or whose wait is over) on behalf of their HTTP
+/// contexts, then gives the effective context back to the root.
+pub fn resume_parked(shared: &Shared, root_id: u32) {
+    let now = now_ms();
+    let mut state = shared.borrow_mut();
+    let parked = std::mem::take(&mut state.parked);
+    let mut still = Vec::new();
+    for p in parked {
+        let rules = Rc::clone(&state.rules);
+        let req = p.request.view();
+        let ready = {
+            let (mut env, _) = state.env(now);
+            decide(&rules, &req, &mut env)
+        };
+        let act = match ready {
+            Decision::Pending(_) if now < p.deadline_ms => {
+                still.push(p);
+                continue;
+            }
+            Decision::Pending(pending) => Act::Deny(pending.matched.keys_unavailable(&req)),
+            Decision::Deny(d) => Act::Deny(d.response),
+            Decision::Allow(a) => Act::Allow(
+                a.set_headers
+                    .iter()
+                    .map(|(k, v)| (*k, v.to_string()))
+                    .collect(),
+            ),
+        };
+        if hostcalls::set_effective_context(p.context_id).is_err() {
+            continue; // the client went away
+        }
+        match act {
+            Act::Allow(headers) => {
+                for (k, v) in &headers {
+                    let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, k, Some(v));
+                }
+                debug!(
+                    "resumed after keys arrived: {} {}",
+                    p.request.method,
+                    path_only(&p.request.path)
+                );
+                if let Err(e) = hostcalls::resume_http_request() {
+                    error!("could not resume a request: {e:?}");
+                }
+            }
+            Act::Deny(resp) => {
+                debug!(
+                    "deny {} after waiting -> {}",
+                    resp.reason.as_str(),
+                    resp.status
+                );
+                let headers = resp.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                let body = (!resp.body.is_empty()).then_some(resp.body.as_bytes());
+                let _ = hostcalls::send_http_response(resp.status, headers, body);
+            }
+        }
+    }
+    state.parked = still;
+    drop(state);
+    let _ = hostcalls::set_effective_context(root_id);
+}
+
+enum Act {
+    Allow(Vec<(&'static str, String)>),
+    Deny(crate::response::Deny),
+}
+
+/// The path without its query: a query may carry a token (`?access_token=`), never logged.
+pub fn path_only(path: &str) -> &str {
+    path.split(['?', '#']).next().unwrap_or("")
+}

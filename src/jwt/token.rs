@@ -1,0 +1,123 @@
+//! Where tokens are read from: headers, query parameters, cookies.
+
+use std::borrow::Cow;
+
+/// Every value of a header (names compared case-insensitively; Envoy lower-cases them anyway).
+pub fn header_values<'a, 'n>(
+    headers: &'a [(String, String)],
+    name: &'n str,
+) -> HeaderValues<'a, 'n> {
+    HeaderValues {
+        iter: headers.iter(),
+        name,
+    }
+}
+
+pub struct HeaderValues<'a, 'n> {
+    iter: std::slice::Iter<'a, (String, String)>,
+    name: &'n str,
+}
+
+impl<'a> Iterator for HeaderValues<'a, '_> {
+    type Item = &'a str;
+    fn next(&mut self) -> Option<&'a str> {
+        self.iter
+            .by_ref()
+            .find(|(k, _)| k.eq_ignore_ascii_case(self.name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Every value of a query parameter, percent-decoded (`+` is a space, as in forms).
+pub fn query_values<'a, 'n>(path: &'a str, name: &'n str) -> QueryValues<'a, 'n> {
+    let query = path.split_once('?').map_or("", |(_, q)| q);
+    let query = query.split('#').next().unwrap_or("");
+    QueryValues {
+        pairs: query.split('&'),
+        name,
+    }
+}
+
+pub struct QueryValues<'a, 'n> {
+    pairs: std::str::Split<'a, char>,
+    name: &'n str,
+}
+
+impl<'a> Iterator for QueryValues<'a, '_> {
+    type Item = Cow<'a, str>;
+    fn next(&mut self) -> Option<Cow<'a, str>> {
+        for pair in self.pairs.by_ref() {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            if percent_decode(k) == self.name {
+                return Some(percent_decode(v));
+            }
+        }
+        None
+    }
+}
+
+/// The first value of a cookie.
+pub fn cookie_value<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    header_values(headers, "cookie")
+        .flat_map(|h| h.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim_matches('"'))
+}
+
+pub fn percent_decode(s: &str) -> Cow<'_, str> {
+    if !s.bytes().any(|b| b == b'%' || b == b'+') {
+        return Cow::Borrowed(s);
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() && hex(b[i + 1]).is_some() && hex(b[i + 2]).is_some() => {
+                out.push(hex(b[i + 1]).unwrap_or(0) * 16 + hex(b[i + 2]).unwrap_or(0));
+                i += 2;
+            }
+            other => out.push(other),
+        }
+        i += 1;
+    }
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+}
+
+fn hex(c: u8) -> Option<u8> {
+    (c as char).to_digit(16).map(|d| d as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn extraction() {
+        let hs = h(&[
+            ("authorization", "Bearer a"),
+            ("Authorization", "Bearer b"),
+            ("cookie", "x=1; tok=\"abc\"; y=2"),
+        ]);
+        assert_eq!(
+            header_values(&hs, "authorization").collect::<Vec<_>>(),
+            ["Bearer a", "Bearer b"]
+        );
+        assert_eq!(cookie_value(&hs, "tok"), Some("abc"));
+        assert_eq!(cookie_value(&hs, "z"), None);
+        let q: Vec<_> =
+            query_values("/p?access_token=a%2Eb&x=1&access_token=c", "access_token").collect();
+        assert_eq!(q, ["a.b", "c"]);
+        assert_eq!(query_values("/p", "access_token").count(), 0);
+        assert_eq!(percent_decode("a%zz%4"), "a%zz%4");
+    }
+}
