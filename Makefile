@@ -10,11 +10,12 @@ VENV     := .venv
 PYTHON   ?= python3
 ENVOY    ?= $(VENV)/bin/envoy
 STAMP    := $(VENV)/.installed
+IDP      := tests/idp/node_modules/.installed
 
 .PHONY: build test run cli lint clean tools .wasm-target
 
 # ---- tools (idempotent) -----------------------------------------------------------------------
-tools: .wasm-target $(STAMP)
+tools: .wasm-target $(STAMP) $(IDP)
 
 .wasm-target:
 	@rustup target list --installed 2>/dev/null | grep -qx $(TARGET) || rustup target add $(TARGET)
@@ -23,6 +24,11 @@ $(STAMP): tests/requirements.txt
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 	@touch $(STAMP)
+
+# The OpenID provider the tests and `make run` use (node-oidc-provider, locked versions).
+$(IDP): tests/idp/package-lock.json
+	cd tests/idp && npm ci --no-audit --no-fund --loglevel=error
+	@touch $(IDP)
 
 # ---- build --------------------------------------------------------------------------------------
 build: .wasm-target
@@ -34,7 +40,7 @@ cli:
 	@echo "cli: target/release/apirule"
 
 # ---- test: unit tests of the core, then end to end through the real Envoy -----------------------
-test: build $(STAMP)
+test: build $(STAMP) $(IDP)
 	ENVOY=$(abspath $(ENVOY)) cargo test --locked
 
 lint:
@@ -42,20 +48,26 @@ lint:
 	cargo clippy --locked --all-targets -- -D warnings
 	cargo clippy --locked --release --target $(TARGET) --lib -- -D warnings
 
-# ---- run: Envoy with the module and the sample APIRule in envoy/envoy.yaml, httpbin upstream ------
-run: build $(STAMP)
+# ---- run: Envoy with the module and the sample APIRule in envoy/envoy.yaml, httpbin upstream,
+# and a test identity provider for the jwt rules ------------------------------------------------
+run: build $(STAMP) $(IDP)
 	@set -euo pipefail; \
 	$(VENV)/bin/gunicorn -b 127.0.0.1:8000 --threads 8 --no-control-socket httpbin:app \
 	    > target/httpbin.log 2>&1 & upstream=$$!; \
-	trap 'kill $$upstream 2>/dev/null; wait $$upstream 2>/dev/null' EXIT; \
-	echo "httpbin on 127.0.0.1:8000 (pid $$upstream), Envoy on 127.0.0.1:10000, admin on 127.0.0.1:9901"; \
+	PORT=3000 KEYS_FILE=target/idp-keys.json node tests/idp/server.mjs > target/idp.log 2>&1 & idp=$$!; \
+	trap 'kill $$upstream $$idp 2>/dev/null; wait $$upstream $$idp 2>/dev/null' EXIT; \
+	echo "httpbin on 127.0.0.1:8000, identity provider on 127.0.0.1:3000, Envoy on 127.0.0.1:10000 (admin 9901)"; \
 	echo "Try, in another terminal:"; \
-	echo "  curl -i -H 'Host: httpbin.local.kyma.dev' localhost:10000/headers       # 200: noAuth rule"; \
-	echo "  curl -i -H 'Host: httpbin.local.kyma.dev' localhost:10000/anything/a/b  # 200: /anything/{**}"; \
-	echo "  curl -i -H 'Host: httpbin.local.kyma.dev' -X POST localhost:10000/headers # 404: no rule for POST"; \
-	echo "  curl -i -H 'Host: httpbin.local.kyma.dev' localhost:10000/admin/users   # 401: jwt rule, no valid token"; \
-	echo "  curl -i -H 'Host: httpbin.local.kyma.dev' localhost:10000/delay/5       # 504 after 2 s: rule timeout"; \
-	echo "Ctrl-C stops both."; \
+	echo "  curl -i -H 'Host: httpbin.local.kyma.dev' localhost:10000/headers          # 200: noAuth rule"; \
+	echo "  curl -i -H 'Host: httpbin.local.kyma.dev' localhost:10000/anything/a/b     # 200: /anything/{**}"; \
+	echo "  curl -i -H 'Host: httpbin.local.kyma.dev' -X POST localhost:10000/headers  # 404: no rule for POST"; \
+	echo "  curl -i -H 'Host: httpbin.local.kyma.dev' localhost:10000/bearer           # 403: jwt rule, no token"; \
+	echo "  curl -i -H 'Host: httpbin.local.kyma.dev' localhost:10000/delay/5          # 504 after 2 s: rule timeout"; \
+	echo "  TOKEN=\$$(curl -s -u test-client:test-secret -d grant_type=client_credentials -d scope=read \\"; \
+	echo "          localhost:3000/token | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')"; \
+	echo "  curl -i -H 'Host: httpbin.local.kyma.dev' -H \"Authorization: Bearer \$$TOKEN\" localhost:10000/bearer          # 200"; \
+	echo "  curl -i -H 'Host: httpbin.local.kyma.dev' -H \"Authorization: Bearer \$$TOKEN\" localhost:10000/anything/admin/x  # 403: no admin scope"; \
+	echo "Ctrl-C stops all three."; \
 	$(ENVOY) -c envoy/envoy.yaml --disable-hot-restart --log-level warn --component-log-level wasm:info
 
 clean:

@@ -56,9 +56,15 @@ fn shipped_sample_serves_as_documented() {
     }
     assert_eq!(envoy.get("unknown.local.kyma.dev", "/headers").status, 404);
 
-    // jwt is not enforced by this build yet: denied, never passed.
-    let r = envoy.get(HOST, "/admin/x");
-    assert_eq!(r.status, 401);
+    // jwt rules without a token: Istio's RBAC answer.
+    for path in ["/bearer", "/anything/admin/x"] {
+        let r = envoy.get(HOST, path);
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            (403, "RBAC: access denied"),
+            "{path}"
+        );
+    }
 }
 
 #[test]
@@ -281,7 +287,14 @@ fn broken_plugin_configuration_is_refused() {
             ".apiRules[0]: expected an APIRule object or a List",
         ),
     ] {
-        match Envoy::try_start(free_port(), config, EnvoyOptions { concurrency: 1 }) {
+        match Envoy::try_start(
+            free_port(),
+            config,
+            EnvoyOptions {
+                concurrency: 1,
+                ..Default::default()
+            },
+        ) {
             Ok(_) => panic!("Envoy accepted {config:?}"),
             Err(log) => {
                 assert!(log.contains(expected), "{config:?}: {log}");

@@ -3,7 +3,7 @@
 
 use std::cell::Cell;
 
-use log::warn;
+use log::{info, warn};
 use proxy_wasm::hostcalls;
 
 use crate::jwt::crypto::{Crypto, PureRust};
@@ -13,12 +13,14 @@ use crate::jwt::jws::Jws;
 
 pub struct HostCrypto {
     native: Cell<bool>,
+    announced: Cell<bool>,
 }
 
 impl HostCrypto {
     pub fn new(native: bool) -> HostCrypto {
         HostCrypto {
             native: Cell::new(native),
+            announced: Cell::new(false),
         }
     }
 }
@@ -30,6 +32,12 @@ impl Crypto for HostCrypto {
                 match hostcalls::call_foreign_function(foreign::FUNCTION, Some(&args)) {
                     Ok(Some(bytes)) => {
                         if let Some(verified) = foreign::result(&bytes) {
+                            if !self.announced.replace(true) {
+                                info!(
+                                    "Envoy's verify_signature in use for {}",
+                                    jws.header.alg.as_str()
+                                );
+                            }
                             return verified;
                         }
                     }

@@ -158,11 +158,16 @@ pub struct Envoy {
 
 pub struct EnvoyOptions {
     pub concurrency: u32,
+    /// Port of the test identity provider behind the `idp` cluster.
+    pub idp_port: u16,
 }
 
 impl Default for EnvoyOptions {
     fn default() -> Self {
-        EnvoyOptions { concurrency: 2 }
+        EnvoyOptions {
+            concurrency: 2,
+            idp_port: 9,
+        }
     }
 }
 
@@ -193,16 +198,19 @@ fn wasm_filter_mut(cfg: &mut Value) -> &mut Value {
 }
 
 /// Renders the shipped config with the given ports and plugin configuration.
-pub fn render(port: u16, admin: u16, upstream: u16, plugin_config: &str) -> Value {
+pub fn render(port: u16, admin: u16, upstream: u16, idp: u16, plugin_config: &str) -> Value {
     let mut cfg = shipped_config();
     cfg["admin"]["address"]["socket_address"]["port_value"] = admin.into();
     cfg["static_resources"]["listeners"][0]["address"]["socket_address"]["port_value"] =
         port.into();
     for cluster in cfg["static_resources"]["clusters"].as_array_mut().unwrap() {
-        if cluster["name"] == "httpbin" {
-            cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
-                ["socket_address"]["port_value"] = upstream.into();
-        }
+        let port = match cluster["name"].as_str() {
+            Some("httpbin") => upstream,
+            Some("idp") => idp,
+            _ => continue,
+        };
+        cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+            ["socket_address"]["port_value"] = port.into();
     }
     let wasm = wasm_filter_mut(&mut cfg);
     wasm["typed_config"]["config"]["vm_config"]["code"]["local"]["filename"] =
@@ -232,7 +240,7 @@ impl Envoy {
         let (port, admin) = (free_port(), free_port());
         let dir = scratch("envoy");
         let cfg_path = dir.join("envoy.json");
-        let cfg = render(port, admin, upstream_port, plugin_config);
+        let cfg = render(port, admin, upstream_port, opts.idp_port, plugin_config);
         std::fs::write(&cfg_path, serde_json::to_string_pretty(&cfg).unwrap()).unwrap();
         let log = dir.join("envoy.log");
         let child = spawn(
@@ -351,11 +359,45 @@ pub fn try_request(
     req.push_str("\r\n");
     req.push_str(body);
     stream.write_all(req.as_bytes())?;
+    // Read until the response is complete, not until EOF: Envoy keeps a closing connection
+    // open for its delayed-close timeout (1 s).
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        if response_complete(&raw, method == "HEAD") {
+            break;
+        }
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+    }
     parse_response(&raw, method == "HEAD").ok_or_else(|| {
         std::io::Error::other(format!("bad response: {:?}", String::from_utf8_lossy(&raw)))
     })
+}
+
+fn response_complete(raw: &[u8], head: bool) -> bool {
+    let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head_text = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let body = &raw[split + 4..];
+    if head || head_text.starts_with("http/1.1 204") || head_text.starts_with("http/1.1 304") {
+        return true;
+    }
+    if let Some(len) = head_text
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+    {
+        return body.len() >= len;
+    }
+    if head_text.contains("transfer-encoding: chunked") {
+        return body.ends_with(b"0\r\n\r\n");
+    }
+    false
 }
 
 fn parse_response(raw: &[u8], head: bool) -> Option<Response> {
@@ -413,4 +455,119 @@ pub fn yaml_documents(path: &Path) -> Vec<Value> {
         .map(|d| Value::deserialize(d).unwrap())
         .filter(|v| !v.is_null())
         .collect()
+}
+
+/// The test identity provider (node-oidc-provider, tests/idp/server.mjs).
+pub struct Idp {
+    pub port: u16,
+    pub keys_file: PathBuf,
+    ttl: u32,
+    proc: Option<Proc>,
+}
+
+impl Idp {
+    pub fn start(token_ttl_s: u32) -> Idp {
+        let dir = scratch("idp");
+        let mut idp = Idp {
+            port: free_port(),
+            keys_file: dir.join("keys.json"),
+            ttl: token_ttl_s,
+            proc: None,
+        };
+        idp.spawn();
+        idp
+    }
+
+    fn spawn(&mut self) {
+        let log = self
+            .keys_file
+            .with_file_name(format!("idp-{}.log", free_port()));
+        let child = spawn(
+            Command::new("node")
+                .arg(repo().join("tests/idp/server.mjs"))
+                .env("PORT", self.port.to_string())
+                .env("KEYS_FILE", &self.keys_file)
+                .env("TOKEN_TTL", self.ttl.to_string()),
+            &log,
+        );
+        let proc = Proc { child, log };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !proc.log_text().contains("ready ") {
+            assert!(
+                Instant::now() < deadline,
+                "idp did not start: {}",
+                proc.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.proc = Some(proc);
+    }
+
+    pub fn issuer(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn jwks_uri(&self) -> String {
+        format!("{}/jwks", self.issuer())
+    }
+
+    /// A client-credentials access token for `resource` (`https://api.test/<rs256|ps256|es256|eddsa|opaque>`).
+    pub fn token(&self, kind: &str, scope: &str) -> String {
+        let body = format!(
+            "grant_type=client_credentials&scope={}&resource=https://api.test/{kind}",
+            scope.replace(' ', "+")
+        );
+        let r = try_request(
+            self.port,
+            "POST",
+            &format!("127.0.0.1:{}", self.port),
+            "/token",
+            &[
+                ("Authorization", "Basic dGVzdC1jbGllbnQ6dGVzdC1zZWNyZXQ="),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            &body,
+        )
+        .unwrap();
+        assert_eq!(r.status, 200, "{}", r.body);
+        let v: Value = serde_json::from_str(&r.body).unwrap();
+        v["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// A token signed with the provider's own key for `alg`, with any header and claims.
+    pub fn sign(&self, alg: &str, header: Value, payload: Value) -> String {
+        let body =
+            serde_json::json!({"alg": alg, "header": header, "payload": payload}).to_string();
+        let r = try_request(
+            self.port,
+            "POST",
+            "127.0.0.1",
+            "/test/sign",
+            &[("Content-Type", "application/json")],
+            &body,
+        )
+        .unwrap();
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body
+    }
+
+    /// Restarts the provider; with `rotate`, on new signing keys (new kids).
+    pub fn restart(&mut self, rotate: bool) {
+        self.proc = None; // stops it
+        if rotate {
+            let _ = std::fs::remove_file(&self.keys_file);
+        }
+        self.spawn();
+    }
+
+    pub fn stop(&mut self) {
+        self.proc = None;
+    }
+}
+
+pub fn now_s() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }

@@ -1,0 +1,103 @@
+// OpenID provider for the end-to-end tests (node-oidc-provider), bound to 127.0.0.1 only.
+//
+//   PORT=3000 KEYS_FILE=/tmp/keys.json TOKEN_TTL=300 node tests/idp/server.mjs
+//
+// Client `test-client` / `test-secret` gets access tokens with the client_credentials grant.
+// The `resource` parameter picks the token format: https://api.test/<alg> for a JWT signed
+// with RS256, PS256, ES256 or EdDSA (audience = the resource), https://api.test/opaque for an
+// opaque token (introspection). Signing keys persist in KEYS_FILE: delete it and restart to
+// rotate them. Prints `ready <issuer>` once listening.
+import { generateKeyPairSync } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import Provider from 'oidc-provider';
+import { CompactSign, importJWK } from 'jose';
+
+const port = Number(process.env.PORT || 3000);
+const keysFile = process.env.KEYS_FILE;
+const ttl = Number(process.env.TOKEN_TTL || 300);
+const issuer = `http://127.0.0.1:${port}`;
+
+function newKeys() {
+  const jwk = (type, opts) => generateKeyPairSync(type, opts).privateKey.export({ format: 'jwk' });
+  return {
+    keys: [
+      { ...jwk('rsa', { modulusLength: 2048 }), use: 'sig' },
+      { ...jwk('ec', { namedCurve: 'P-256' }), use: 'sig' },
+      { ...jwk('ed25519'), use: 'sig' },
+    ],
+  };
+}
+
+let jwks;
+if (keysFile && existsSync(keysFile)) {
+  jwks = JSON.parse(readFileSync(keysFile, 'utf8'));
+} else {
+  jwks = newKeys();
+  if (keysFile) writeFileSync(keysFile, JSON.stringify(jwks));
+}
+
+const algs = { rs256: 'RS256', ps256: 'PS256', es256: 'ES256', eddsa: 'EdDSA' };
+
+const provider = new Provider(issuer, {
+  clients: [
+    {
+      client_id: 'test-client',
+      client_secret: 'test-secret',
+      grant_types: ['client_credentials'],
+      redirect_uris: [],
+      response_types: [],
+      scope: 'read write admin',
+    },
+  ],
+  jwks,
+  scopes: ['read', 'write', 'admin'],
+  features: {
+    clientCredentials: { enabled: true },
+    introspection: { enabled: true },
+    revocation: { enabled: true },
+    devInteractions: { enabled: false },
+    resourceIndicators: {
+      enabled: true,
+      defaultResource: () => 'https://api.test/rs256',
+      useGrantedResource: () => true,
+      getResourceServerInfo: (ctx, resource) => {
+        const kind = resource.replace('https://api.test/', '');
+        const info = { scope: 'read write admin', audience: resource, accessTokenTTL: ttl };
+        if (kind === 'opaque') return { ...info, accessTokenFormat: 'opaque' };
+        const alg = algs[kind];
+        if (!alg) throw new Error(`unknown resource ${resource}`);
+        return { ...info, accessTokenFormat: 'jwt', jwt: { sign: { alg } } };
+      },
+    },
+  },
+  extraTokenClaims: () => ({ email: 'robot@example.com', groups: ['ops', 'dev'] }),
+});
+provider.proxy = false;
+
+// Test-only: POST /test/sign {"alg": "RS256", "header": {...}, "payload": {...}} signs any header
+// and claims with this provider's key for `alg` (kid added unless the header sets one).
+const keyFor = { RS256: 'RSA', PS256: 'RSA', ES256: 'EC', EdDSA: 'OKP' };
+async function sign(req, res) {
+  let body = '';
+  for await (const chunk of req) body += chunk;
+  try {
+    const { alg, header = {}, payload } = JSON.parse(body);
+    const jwk = jwks.keys.find((k) => k.kty === keyFor[alg]);
+    const publicKids = (await (await fetch(`${issuer}/jwks`)).json()).keys;
+    const kid = publicKids.find((k) => k.kty === jwk.kty).kid;
+    const key = await importJWK(jwk, alg);
+    const text = typeof payload === 'string' ? payload : JSON.stringify(payload);
+    const token = await new CompactSign(new TextEncoder().encode(text))
+      .setProtectedHeader({ alg, kid, ...header })
+      .sign(key, { crit: Object.fromEntries((header.crit || []).map((c) => [c, true])) });
+    res.writeHead(200, { 'content-type': 'text/plain' }).end(token);
+  } catch (e) {
+    res.writeHead(400).end(String(e));
+  }
+}
+
+const app = provider.callback();
+http.createServer((req, res) => (req.method === 'POST' && req.url === '/test/sign' ? sign(req, res) : app(req, res))).listen(port, '127.0.0.1', () => {
+  console.log(`ready ${issuer}`);
+});
