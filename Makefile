@@ -12,7 +12,7 @@ ENVOY    ?= $(VENV)/bin/envoy
 STAMP    := $(VENV)/.installed
 IDP      := tests/idp/node_modules/.installed
 
-.PHONY: build test run cli lint clean tools .wasm-target
+.PHONY: build test run cli lint clean tools bench .wasm-target
 
 # ---- tools (idempotent) -----------------------------------------------------------------------
 tools: .wasm-target $(STAMP) $(IDP)
@@ -42,6 +42,11 @@ cli:
 # ---- test: unit tests of the core, then end to end through the real Envoy -----------------------
 test: build $(STAMP) $(IDP)
 	ENVOY=$(abspath $(ENVOY)) cargo test --locked
+
+# ---- bench: throughput side by side (BENCH_SECONDS, BENCH_ROUNDS to tune) ----------------------
+bench: build $(STAMP) $(IDP)
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+	APIRULE_BENCH=1 ENVOY=$(abspath $(ENVOY)) cargo test --locked --test bench
 
 lint:
 	cargo fmt --check

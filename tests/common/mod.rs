@@ -238,10 +238,20 @@ impl Envoy {
         opts: EnvoyOptions,
     ) -> Result<Envoy, String> {
         let (port, admin) = (free_port(), free_port());
+        let cfg = render(port, admin, upstream_port, opts.idp_port, plugin_config);
+        Self::launch(port, admin, &cfg, opts.concurrency)
+    }
+
+    /// Starts Envoy on a complete configuration.
+    pub fn start_raw(port: u16, admin: u16, cfg: &Value, concurrency: u32) -> Envoy {
+        Self::launch(port, admin, cfg, concurrency)
+            .unwrap_or_else(|log| panic!("envoy did not start:\n{log}"))
+    }
+
+    fn launch(port: u16, admin: u16, cfg: &Value, concurrency: u32) -> Result<Envoy, String> {
         let dir = scratch("envoy");
         let cfg_path = dir.join("envoy.json");
-        let cfg = render(port, admin, upstream_port, opts.idp_port, plugin_config);
-        std::fs::write(&cfg_path, serde_json::to_string_pretty(&cfg).unwrap()).unwrap();
+        std::fs::write(&cfg_path, serde_json::to_string_pretty(cfg).unwrap()).unwrap();
         let log = dir.join("envoy.log");
         let child = spawn(
             Command::new(envoy_bin())
@@ -252,9 +262,9 @@ impl Envoy {
                     "--log-level",
                     "info",
                     "--component-log-level",
-                    "wasm:debug",
                 ])
-                .args(["--concurrency", &opts.concurrency.to_string()]),
+                .arg(std::env::var("APIRULE_ENVOY_LOG").unwrap_or_else(|_| "wasm:debug".into()))
+                .args(["--concurrency", &concurrency.to_string()]),
             &log,
         );
         let mut proc = Proc { child, log };
