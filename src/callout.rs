@@ -95,3 +95,55 @@ mod tests {
         );
     }
 }
+
+/// An HTTP call the core needs answered before it can decide (introspection, a client-credentials
+/// token). The shell dispatches it and hands the [`Answer`] back under `key`.
+#[derive(Clone)]
+pub struct CallRequest {
+    pub key: String,
+    pub upstream: Upstream,
+    pub method: &'static str,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub timeout_ms: u64,
+}
+
+impl std::fmt::Debug for CallRequest {
+    // Bodies and headers carry tokens and client secrets: never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "CallRequest({} {} via {})",
+            self.method, self.upstream.path, self.upstream.cluster
+        )
+    }
+}
+
+/// The answer to a [`CallRequest`]; `status: None` when the call failed (no response).
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: Option<u16>,
+    pub body: Vec<u8>,
+}
+
+pub fn form_encode(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", url_encode(k), url_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+pub fn url_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}

@@ -5,14 +5,21 @@
 use std::collections::HashMap;
 
 use crate::callout::{target, Upstream};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
 use crate::config::model::{Access, ApiRule, Authenticator, PathSpec, Service, Source};
 use crate::config::{ConfigError, PluginConfig};
+use crate::cors::CompiledCors;
+use crate::introspection::IntrospectionRule;
 use crate::jwt::istio::IstioRule;
 use crate::jwt::keystore::JwksPolicy;
 use crate::jwt::ory::{OryJwtRule, ScopeStrategy};
 use crate::matcher::host::HostIndex;
 use crate::matcher::method::MethodSet;
 use crate::matcher::path::PathMatcher;
+use crate::mutate::id_token::SigningKey;
+use crate::mutate::RuleMutators;
 use crate::response::Flavor;
 use crate::validate::{check_object, Context, Failure};
 
@@ -36,6 +43,7 @@ pub struct CompiledApiRule {
     /// host is a wildcard.
     pub forwarded_host: Option<String>,
     pub rules: Vec<CompiledRule>,
+    pub cors: CompiledCors,
 }
 
 #[derive(Debug)]
@@ -49,6 +57,9 @@ pub struct CompiledRule {
     /// `timeout_s` in milliseconds, ready to be written as `x-envoy-upstream-rq-timeout-ms`.
     pub timeout_ms_header: String,
     pub access: CompiledAccess,
+    pub mutators: RuleMutators,
+    /// For Ory templates' `.MatchContext.RegexpCaptureGroups`: `^(<path regex>)$`.
+    pub captures: Option<regex_lite::Regex>,
 }
 
 #[derive(Debug)]
@@ -63,6 +74,7 @@ pub enum CompiledAccess {
 pub enum Check {
     IstioJwt(IstioRule),
     OryJwt(OryJwtRule),
+    Introspection(Box<IntrospectionRule>),
     /// Accepted by Kyma, not enforced here yet: always denied.
     Unsupported(String, Flavor),
 }
@@ -107,8 +119,10 @@ impl RuleSet {
 struct Registry<'c> {
     uris: Vec<(String, Upstream)>,
     index: HashMap<String, usize>,
-    clusters: &'c std::collections::BTreeMap<String, String>,
+    clusters: &'c BTreeMap<String, String>,
     errors: Vec<String>,
+    signing_keys: BTreeMap<String, Rc<SigningKey>>,
+    defaults: &'c crate::config::OathkeeperDefaults,
 }
 
 impl Registry<'_> {
@@ -156,6 +170,8 @@ pub fn compile(config: &PluginConfig) -> Result<(RuleSet, Vec<Report>), ConfigEr
         index: HashMap::new(),
         clusters: &config.clusters,
         errors: Vec::new(),
+        signing_keys: signing_keys(config)?,
+        defaults: &config.oathkeeper,
     };
     let mut reports = Vec::with_capacity(objects.len());
     let mut seen = std::collections::HashSet::new();
@@ -229,6 +245,29 @@ pub fn compile(config: &PluginConfig) -> Result<(RuleSet, Vec<Report>), ConfigEr
     Ok((set, reports))
 }
 
+/// `signingKeys`: inline JWK Sets, or `{"fromEnv": "VAR"}` read from the proxy's environment.
+fn signing_keys(config: &PluginConfig) -> Result<BTreeMap<String, Rc<SigningKey>>, ConfigError> {
+    let mut out = BTreeMap::new();
+    for (url, value) in &config.signing_keys {
+        let err =
+            |e: String| ConfigError(format!("plugin configuration: .signingKeys[{url:?}]: {e}"));
+        let jwks = match value.get("fromEnv").and_then(|v| v.as_str()) {
+            Some(var) => {
+                let text = std::env::var(var)
+                    .map_err(|_| err(format!("environment variable {var} is not set")))?;
+                serde_json::from_str(&text)
+                    .map_err(|e| err(format!("{var} is not a JWK Set: {e}")))?
+            }
+            None => value.clone(),
+        };
+        out.insert(
+            url.clone(),
+            Rc::new(SigningKey::from_jwks(&jwks).map_err(err)?),
+        );
+    }
+    Ok(out)
+}
+
 fn compile_api_rule(
     api_rule: ApiRule,
     registry: &mut Registry<'_>,
@@ -262,21 +301,42 @@ fn compile_api_rule(
                             &mut id,
                             api_rule.source == Source::LegacyApi,
                         )),
+                        Authenticator::OAuth2Introspection(config) => {
+                            match IntrospectionRule::compile(
+                                config,
+                                registry.clusters,
+                                registry.defaults.introspection_url.as_deref(),
+                            ) {
+                                Ok(r) => Check::Introspection(Box::new(r)),
+                                Err(e) => {
+                                    failures.push(Failure::new(
+                                        at(&format!(".accessStrategies[{j}].config")),
+                                        e,
+                                    ));
+                                    continue;
+                                }
+                            }
+                        }
                         Authenticator::OryJwt(config) => {
                             let where_ = at(&format!(".accessStrategies[{j}].config"));
+                            let mut config = config.clone();
                             let has_urls = config
                                 .get("jwks_urls")
                                 .and_then(|v| v.as_array())
                                 .is_some_and(|a| !a.is_empty());
-                            if !has_urls {
-                                // Kyma's global default points at its deprecated in-cluster Hydra.
+                            if !has_urls && !registry.defaults.jwks_urls.is_empty() {
+                                // Oathkeeper merges the rule over its global config.
+                                config["jwks_urls"] =
+                                    serde_json::json!(registry.defaults.jwks_urls);
+                            } else if !has_urls {
                                 failures.push(Failure::new(
                                     format!("{where_}.jwks_urls"),
-                                    "jwks_urls is required: this filter has no global default JWKS",
+                                    "jwks_urls is required: set it, or oathkeeper.jwksUrls in the plugin configuration",
                                 ));
                                 continue;
                             }
-                            match OryJwtRule::compile(config, &mut id, ScopeStrategy::Wildcard) {
+                            let mut id = |uri: &str| registry.id(uri);
+                            match OryJwtRule::compile(&config, &mut id, ScopeStrategy::Wildcard) {
                                 Ok(r) => Check::OryJwt(r),
                                 Err(e) => {
                                     failures.push(Failure::new(where_, e));
@@ -297,6 +357,19 @@ fn compile_api_rule(
                 format!("JWKS URI cannot be fetched: {e}"),
             ));
         }
+        let mutators = match RuleMutators::compile(&rule.mutators, &registry.signing_keys) {
+            Ok(m) => m,
+            Err((path, e)) => {
+                failures.push(Failure::new(at(&path), e));
+                continue;
+            }
+        };
+        let captures = match &rule.path {
+            PathSpec::Regex(re) if !rule.mutators.ory.is_empty() => {
+                regex_lite::Regex::new(&format!("^({re})$")).ok()
+            }
+            _ => None,
+        };
         rules.push(CompiledRule {
             index: rule.index,
             path_text,
@@ -306,8 +379,17 @@ fn compile_api_rule(
             timeout_s: rule.timeout_s,
             timeout_ms_header: (u64::from(rule.timeout_s) * 1000).to_string(),
             access,
+            mutators,
+            captures,
         });
     }
+    let cors = match CompiledCors::compile(&api_rule.cors) {
+        Ok(c) => c,
+        Err(e) => {
+            failures.push(Failure::new(".spec.corsPolicy.allowOrigins", e));
+            CompiledCors::default()
+        }
+    };
     if !failures.is_empty() {
         return Err(failures);
     }
@@ -323,6 +405,7 @@ fn compile_api_rule(
             source: api_rule.source,
             forwarded_host,
             rules,
+            cors,
         },
         api_rule.hosts,
     ))

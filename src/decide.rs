@@ -5,11 +5,15 @@
 
 use std::borrow::Cow;
 
+use crate::callout::CallRequest;
 use crate::compile::{Check, CompiledAccess, CompiledApiRule, CompiledRule, RuleSet};
 use crate::config::model::Source;
+use crate::cors::ResponseEdits;
 use crate::jwt::jws::JwtError;
-use crate::jwt::{AuthEnv, Outcome};
+use crate::jwt::{AuthEnv, Identity, Outcome};
 use crate::matcher::host::normalize_authority;
+use crate::mutate::gotemplate::Session;
+use crate::mutate::operators;
 use crate::response::{ory, Deny, DenyReason, Flavor};
 
 /// The parts of a request the decision reads. Borrowed from the shell; nothing is copied.
@@ -23,8 +27,11 @@ pub struct Request<'a> {
     /// `:scheme`, for `WWW-Authenticate` realms.
     pub scheme: &'a str,
     /// All request headers (lower-case names, repeated headers repeated). The shell reads them
-    /// only for rules that authenticate ([`Matched::needs_headers`]); empty otherwise.
+    /// only when [`Matched::needs_headers`]; empty otherwise.
     pub headers: &'a [(String, String)],
+    /// `source.address` and `request.protocol`, for mutators (empty unless they are needed).
+    pub remote_address: &'a str,
+    pub protocol: &'a str,
 }
 
 #[derive(Debug)]
@@ -35,11 +42,13 @@ pub enum Decision<'a> {
     Pending(Pending<'a>),
 }
 
-/// Forward the request upstream after setting these headers (each overwrites a client value).
+/// Forward the request upstream after setting these headers (each overwrites a client value),
+/// and edit its response.
 #[derive(Debug)]
 pub struct Allow<'a> {
     pub matched: Matched<'a>,
-    pub set_headers: Vec<(&'static str, Cow<'a, str>)>,
+    pub set_headers: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    pub response: ResponseEdits,
 }
 
 #[derive(Debug)]
@@ -51,7 +60,16 @@ pub struct Denied<'a> {
 #[derive(Debug)]
 pub struct Pending<'a> {
     pub matched: Matched<'a>,
-    pub jwks: Vec<usize>,
+    pub wait: Wait,
+}
+
+#[derive(Debug)]
+pub enum Wait {
+    /// Keys of these JWKS ids: the root context fetches them, then the request is decided again.
+    Keys(Vec<usize>),
+    /// A call the request itself must make (introspection, client credentials), then decide
+    /// again with its answer.
+    Call(Box<CallRequest>),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -69,9 +87,16 @@ impl Matched<'_> {
         )
     }
 
-    /// Does deciding need the request's headers (tokens, cookies)?
+    /// Does deciding need the request's headers (tokens, cookies, `Origin`, mutator inputs)?
     pub fn needs_headers(&self) -> bool {
         matches!(self.rule.access, CompiledAccess::Authenticate(_))
+            || self.rule.mutators.needs_headers()
+            || self.api_rule.cors.active()
+    }
+
+    /// Do mutators read the peer address or protocol?
+    pub fn needs_connection(&self) -> bool {
+        !self.rule.mutators.is_empty()
     }
 
     /// The answer when keys did not arrive in time: 401, in the rule's flavour.
@@ -109,35 +134,122 @@ pub fn decide_matched<'a>(
             response,
         })
     };
+    // The gateway answers allowed CORS preflights itself, before any authentication.
+    if let Some(reply) = matched.api_rule.cors.preflight(req) {
+        return deny(reply);
+    }
+    let identity = match authenticate(matched, req, env) {
+        Ok(identity) => identity,
+        Err(Step::Deny(response)) => return deny(response),
+        Err(Step::Wait(wait)) => return Decision::Pending(Pending { matched, wait }),
+    };
+    let mut set_headers = upstream_headers(matched, req);
+    if !matched.rule.mutators.is_empty() {
+        match mutate(matched, req, &identity, env) {
+            Ok(writes) => set_headers.extend(
+                writes
+                    .into_iter()
+                    .map(|(k, v)| (Cow::Owned(k), Cow::Owned(v))),
+            ),
+            // Oathkeeper answers a failing mutator with 500.
+            Err(_) => return deny(ory(500, DenyReason::MutatorFailed)),
+        }
+    }
+    Decision::Allow(Allow {
+        matched,
+        set_headers,
+        response: matched.api_rule.cors.response_edits(req),
+    })
+}
+
+enum Step {
+    Deny(Deny),
+    Wait(Wait),
+}
+
+/// Authenticators in order (Ory); the first that succeeds wins, any error stops the chain.
+fn authenticate(
+    matched: Matched<'_>,
+    req: &Request<'_>,
+    env: &mut AuthEnv<'_>,
+) -> Result<Identity, Step> {
     let checks = match &matched.rule.access {
-        CompiledAccess::Public | CompiledAccess::Noop => return allow(matched, req),
+        CompiledAccess::Public | CompiledAccess::Noop => return Ok(Identity::Anonymous),
         CompiledAccess::Authenticate(checks) => checks,
     };
     for check in checks {
         let outcome = match check {
             Check::IstioJwt(rule) => rule.check(req, env),
             Check::OryJwt(rule) => rule.check(req, env),
-            // Not enforced yet by this build: refuse, never pass.
+            Check::Introspection(rule) => rule.check(req, env),
+            // Not enforced by this build: refuse, never pass.
             Check::Unsupported(_, flavor) => {
                 Outcome::Denied(Deny::unauthorized(*flavor, DenyReason::Unsupported))
             }
         };
         match outcome {
-            Outcome::Allowed(_claims) => return allow(matched, req),
+            Outcome::Allowed(identity) => return Ok(identity),
             Outcome::NotResponsible => continue,
-            Outcome::Denied(response) => return deny(response),
-            Outcome::Pending(jwks) => return Decision::Pending(Pending { matched, jwks }),
+            Outcome::Denied(response) => return Err(Step::Deny(response)),
+            Outcome::Pending(jwks) => return Err(Step::Wait(Wait::Keys(jwks))),
+            Outcome::Call(call) => return Err(Step::Wait(Wait::Call(call))),
         }
     }
     // Oathkeeper: no authenticator was responsible (no credential anywhere).
-    deny(ory(401, DenyReason::NoToken))
+    Err(Step::Deny(ory(401, DenyReason::NoToken)))
 }
 
-fn allow<'a>(matched: Matched<'a>, req: &Request<'a>) -> Decision<'a> {
-    Decision::Allow(Allow {
-        matched,
-        set_headers: upstream_headers(matched, req),
-    })
+fn mutate(
+    matched: Matched<'_>,
+    req: &Request<'_>,
+    identity: &Identity,
+    env: &mut AuthEnv<'_>,
+) -> Result<Vec<(String, String)>, String> {
+    let (path, query) = req.path.split_once('?').unwrap_or((req.path, ""));
+    let host = normalize_authority(req.authority);
+    // Oathkeeper matches `<scheme>://<host><path-regex>`: group 1 is the scheme, 2 the path.
+    let captures: Vec<String> = match &matched.rule.captures {
+        Some(re) => match re.captures(path) {
+            Some(c) => std::iter::once(req.scheme.to_owned())
+                .chain(
+                    c.iter()
+                        .skip(1)
+                        .map(|m| m.map_or(String::new(), |m| m.as_str().to_owned())),
+                )
+                .collect(),
+            None => Vec::new(),
+        },
+        None => Vec::new(),
+    };
+    let extra = identity.extra();
+    let session = Session {
+        subject: identity.subject(),
+        extra: extra.as_ref(),
+        captures: &captures,
+        scheme: req.scheme,
+        host: &host,
+        path,
+        raw_query: query,
+        method: req.method,
+        headers: req.headers,
+    };
+    let ctx = crate::mutate::Context {
+        request: operators::Env {
+            headers: req.headers,
+            authority: req.authority,
+            method: req.method,
+            path: req.path,
+            scheme: req.scheme,
+            remote_address: req.remote_address,
+            protocol: req.protocol,
+            now_ms: env.now_ms,
+        },
+        cookie_header: crate::jwt::token::header_values(req.headers, "cookie").next(),
+    };
+    matched
+        .rule
+        .mutators
+        .apply(&ctx, &session, env.mints, env.now_ms / 1000)
 }
 
 /// Host, then the first rule in order whose method and path match (VirtualService first match).
@@ -152,15 +264,15 @@ pub fn route<'a>(rules: &'a RuleSet, req: &Request<'_>) -> Option<Matched<'a>> {
     Some(Matched { api_rule, rule })
 }
 
-fn upstream_headers<'a>(m: Matched<'a>, req: &Request<'a>) -> Vec<(&'static str, Cow<'a, str>)> {
+fn upstream_headers<'a>(m: Matched<'a>, req: &Request<'a>) -> Vec<(Cow<'a, str>, Cow<'a, str>)> {
     let forwarded = match &m.api_rule.forwarded_host {
         Some(host) => Cow::Borrowed(host.as_str()),
         None => Cow::Borrowed(req.authority),
     };
     vec![
-        (X_FORWARDED_HOST, forwarded),
+        (Cow::Borrowed(X_FORWARDED_HOST), forwarded),
         (
-            X_UPSTREAM_TIMEOUT,
+            Cow::Borrowed(X_UPSTREAM_TIMEOUT),
             Cow::Borrowed(m.rule.timeout_ms_header.as_str()),
         ),
     ]
@@ -234,16 +346,24 @@ mod tests {
             path,
             scheme: "http",
             headers: &[],
+            remote_address: "",
+            protocol: "",
         }
     }
 
     fn decide<'a>(set: &'a RuleSet, r: &Request<'a>) -> Decision<'a> {
         let mut keys = crate::jwt::keystore::KeyStore::new(&set.jwks_uris(), set.jwks_policy);
         let mut cache = crate::jwt::cache::TokenCache::default();
+        let mut introspection = Default::default();
+        let mut mints = Default::default();
+        let answers = Default::default();
         let mut env = AuthEnv {
             keys: &mut keys,
             cache: &mut cache,
             crypto: &crate::jwt::crypto::PureRust,
+            introspection: &mut introspection,
+            mints: &mut mints,
+            answers: &answers,
             now_ms: 0,
         };
         super::decide(set, r, &mut env)

@@ -18,9 +18,12 @@
 pub mod callout;
 pub mod compile;
 pub mod config;
+pub mod cors;
 pub mod decide;
 pub mod filter;
+pub mod introspection;
 pub mod jwt;
 pub mod matcher;
+pub mod mutate;
 pub mod response;
 pub mod validate;

@@ -19,6 +19,12 @@ pub enum DenyReason {
     Forbidden,
     /// The keys needed to verify could not be fetched in time.
     KeysUnavailable,
+    /// The introspection endpoint failed or answered something unreadable.
+    IntrospectionFailed,
+    /// A mutator could not render its value.
+    MutatorFailed,
+    /// Not a denial: a CORS preflight answered by the gateway.
+    CorsPreflight,
 }
 
 impl DenyReason {
@@ -30,6 +36,9 @@ impl DenyReason {
             DenyReason::InvalidToken => "invalid_token",
             DenyReason::Forbidden => "forbidden",
             DenyReason::KeysUnavailable => "keys_unavailable",
+            DenyReason::IntrospectionFailed => "introspection_failed",
+            DenyReason::MutatorFailed => "mutator_failed",
+            DenyReason::CorsPreflight => "cors_preflight",
         }
     }
 }

@@ -79,7 +79,9 @@ impl Spec {
                 service,
                 timeout_s: DEFAULT_TIMEOUT_S,
                 access,
+                mutators: Default::default(),
             }],
+            cors: model::Cors::Passthrough,
         }
     }
 }

@@ -53,6 +53,14 @@ pub struct PluginConfig {
     /// entry, Istio's `outbound|<port>||<host>`.
     #[serde(default)]
     pub clusters: std::collections::BTreeMap<String, String>,
+    /// Oathkeeper's global authenticator config, as Kyma deploys it: used by v1beta1 rules that
+    /// leave `introspection_url` or `jwks_urls` out.
+    #[serde(default)]
+    pub oathkeeper: OathkeeperDefaults,
+    /// Private keys for `id_token` mutators, by the mutator's `jwks_url`: a JWK Set, or
+    /// `{"fromEnv": "VAR"}` to read it from the proxy's environment (Istio `vmConfig.env`).
+    #[serde(default)]
+    pub signing_keys: std::collections::BTreeMap<String, Value>,
     /// Use Envoy's `verify_signature` (BoringSSL) for RSA and ECDSA when the host offers it
     /// (default true); `false` forces the pure-Rust path.
     #[serde(default)]
@@ -60,6 +68,14 @@ pub struct PluginConfig {
     /// Verified tokens remembered per worker (default 4096).
     #[serde(default, deserialize_with = "num::opt_u64")]
     pub token_cache_size: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct OathkeeperDefaults {
+    pub introspection_url: Option<String>,
+    #[serde(default)]
+    pub jwks_urls: Vec<String>,
 }
 
 /// Durations as `"300s"`, `"5m"`, `"250ms"` or seconds.

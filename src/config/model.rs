@@ -45,6 +45,39 @@ pub struct ApiRule {
     /// Expanded hosts, lower case: `a.example.com` or a wildcard `*.example.com`.
     pub hosts: Vec<String>,
     pub rules: Vec<Rule>,
+    pub cors: Cors,
+}
+
+/// CORS as Kyma configures it on the VirtualService.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Cors {
+    /// v2 without `corsPolicy`: no CORS headers, upstream CORS headers removed.
+    #[default]
+    None,
+    /// v1beta1 without `corsPolicy`: Kyma's default policy, upstream CORS headers kept.
+    V1beta1Default,
+    /// An explicit `corsPolicy`: exactly that, upstream CORS headers removed.
+    Policy(CorsPolicy),
+    /// The legacy `Api`: no CORS handling at all.
+    Passthrough,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CorsPolicy {
+    pub allow_origins: Vec<OriginMatch>,
+    pub allow_methods: Vec<String>,
+    pub allow_headers: Vec<String>,
+    pub expose_headers: Vec<String>,
+    pub allow_credentials: Option<bool>,
+    pub max_age_s: Option<u64>,
+}
+
+/// Istio `StringMatch`: `exact`, `prefix` or `regex` (an unknown key counts as prefix, as Kyma).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OriginMatch {
+    Exact(String),
+    Prefix(String),
+    Regex(String),
 }
 
 #[derive(Debug, Clone)]
@@ -57,6 +90,19 @@ pub struct Rule {
     /// `rule.timeout ?? spec.timeout ?? 180`, in seconds.
     pub timeout_s: u32,
     pub access: Access,
+    pub mutators: Mutators,
+}
+
+/// What a rule writes into the upstream request once access is granted.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Mutators {
+    /// Istio style (v2 `request.headers`, v1beta1 Istio `header` mutator): values with Envoy
+    /// command operators; each overwrites the client's header.
+    pub headers: Vec<(String, String)>,
+    /// Istio style cookies: together they replace the `Cookie` header.
+    pub cookies: Vec<(String, String)>,
+    /// Ory style (v1beta1 rules behind Oathkeeper): `{handler, config}` in order.
+    pub ory: Vec<(String, serde_json::Value)>,
 }
 
 /// A rule path as the user wrote it, classified by its dialect.
@@ -150,4 +196,32 @@ pub struct JwtAuthorization {
 pub struct ExtAuth {
     pub authorizers: Vec<String>,
     pub restrictions: Option<IstioJwt>,
+}
+
+impl CorsPolicy {
+    /// Kyma's default for v1beta1 APIRules without `corsPolicy` (`cmd/main.go`).
+    pub fn v1beta1_default() -> CorsPolicy {
+        CorsPolicy {
+            allow_origins: vec![OriginMatch::Regex(".*".into())],
+            allow_methods: ["GET", "POST", "PUT", "DELETE", "PATCH"]
+                .map(String::from)
+                .to_vec(),
+            allow_headers: ["Authorization", "Content-Type", "*"]
+                .map(String::from)
+                .to_vec(),
+            ..Default::default()
+        }
+    }
+
+    /// From Istio StringMatch maps (`{exact|prefix|regex: value}`).
+    pub fn origins(list: &[std::collections::BTreeMap<String, String>]) -> Vec<OriginMatch> {
+        list.iter()
+            .flat_map(|m| m.iter())
+            .map(|(k, v)| match k.as_str() {
+                "exact" => OriginMatch::Exact(v.clone()),
+                "regex" => OriginMatch::Regex(v.clone()),
+                _ => OriginMatch::Prefix(v.clone()),
+            })
+            .collect()
+    }
 }

@@ -16,10 +16,22 @@ pub struct Spec {
     pub host: Option<String>,
     pub service: Option<v2::Service>,
     pub gateway: Option<String>,
-    pub cors_policy: Option<Value>,
+    pub cors_policy: Option<CorsPolicy>,
     pub rules: Option<Vec<Rule>>,
     #[serde(default, deserialize_with = "num::opt_u32")]
     pub timeout: Option<u32>,
+}
+
+/// v1beta1 `corsPolicy`: like v2's, but `maxAge` is a duration (`"200s"`).
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CorsPolicy {
+    pub allow_headers: Option<Vec<String>>,
+    pub allow_methods: Option<Vec<String>>,
+    pub allow_origins: Option<Vec<std::collections::BTreeMap<String, String>>>,
+    pub allow_credentials: Option<bool>,
+    pub expose_headers: Option<Vec<String>>,
+    pub max_age: Option<Value>,
 }
 
 #[derive(Debug, Default, Deserialize, PartialEq)]
@@ -90,6 +102,43 @@ impl Spec {
                 for m in r.methods.iter().flatten() {
                     methods.insert(m);
                 }
+                let strategies: Vec<&Handler> =
+                    r.access_strategies.iter().flatten().flatten().collect();
+                let jwt_secured = strategies.iter().any(|s| s.handler == "jwt");
+                let bypasses_oathkeeper = strategies
+                    .iter()
+                    .all(|s| s.handler == "allow" || s.handler == "no_auth");
+                let handlers: Vec<&Handler> = r.mutators.iter().flatten().flatten().collect();
+                let mutators = if jwt_handler == JwtHandler::Istio && jwt_secured {
+                    // Istio handler: header/cookie mutators become VirtualService header writes.
+                    let pick = |name: &str, key: &str| -> Vec<(String, String)> {
+                        handlers
+                            .iter()
+                            .filter(|h| h.handler == name)
+                            .filter_map(|h| h.config.as_ref()?.get(key)?.as_object())
+                            .flat_map(|m| {
+                                m.iter().map(|(k, v)| {
+                                    (k.clone(), v.as_str().unwrap_or_default().to_owned())
+                                })
+                            })
+                            .collect()
+                    };
+                    model::Mutators {
+                        headers: pick("header", "headers"),
+                        cookies: pick("cookie", "cookies"),
+                        ory: Vec::new(),
+                    }
+                } else if bypasses_oathkeeper {
+                    model::Mutators::default()
+                } else {
+                    model::Mutators {
+                        ory: handlers
+                            .iter()
+                            .map(|h| (h.handler.clone(), h.config.clone().unwrap_or(Value::Null)))
+                            .collect(),
+                        ..Default::default()
+                    }
+                };
                 model::Rule {
                     index,
                     // `/*` exposes everything (the Istio handler's `prefix: /`); any other path is
@@ -103,15 +152,34 @@ impl Spec {
                     service: resolve_service(r.service.as_ref(), self.service.as_ref(), namespace),
                     timeout_s: r.timeout.or(self.timeout).unwrap_or(DEFAULT_TIMEOUT_S),
                     access: access_of(r.access_strategies.iter().flatten().flatten(), jwt_handler),
+                    mutators,
                 }
             })
             .collect();
+        let cors = match &self.cors_policy {
+            None => model::Cors::V1beta1Default,
+            Some(c) => model::Cors::Policy(model::CorsPolicy {
+                allow_origins: model::CorsPolicy::origins(
+                    c.allow_origins.as_deref().unwrap_or_default(),
+                ),
+                allow_methods: c.allow_methods.clone().unwrap_or_default(),
+                allow_headers: c.allow_headers.clone().unwrap_or_default(),
+                expose_headers: c.expose_headers.clone().unwrap_or_default(),
+                allow_credentials: c.allow_credentials,
+                max_age_s: c
+                    .max_age
+                    .as_ref()
+                    .and_then(|v| super::num::duration_ms(v).ok())
+                    .map(|ms| ms / 1000),
+            }),
+        };
         ApiRule {
             name: name.to_owned(),
             namespace: namespace.to_owned(),
             source,
             hosts,
             rules,
+            cors,
         }
     }
 }

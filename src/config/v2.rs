@@ -100,6 +100,21 @@ pub struct ExtAuth {
     pub restrictions: Option<JwtConfig>,
 }
 
+impl CorsPolicy {
+    pub fn to_model(&self) -> model::CorsPolicy {
+        model::CorsPolicy {
+            allow_origins: model::CorsPolicy::origins(
+                self.allow_origins.as_deref().unwrap_or_default(),
+            ),
+            allow_methods: self.allow_methods.clone().unwrap_or_default(),
+            allow_headers: self.allow_headers.clone().unwrap_or_default(),
+            expose_headers: self.expose_headers.clone().unwrap_or_default(),
+            allow_credentials: self.allow_credentials,
+            max_age_s: self.max_age,
+        }
+    }
+}
+
 /// Kyma's default route timeout, in seconds.
 pub const DEFAULT_TIMEOUT_S: u32 = 180;
 
@@ -215,15 +230,36 @@ impl Spec {
                     service: resolve_service(r.service.as_ref(), self.service.as_ref(), namespace),
                     timeout_s: r.timeout.or(self.timeout).unwrap_or(DEFAULT_TIMEOUT_S),
                     access,
+                    mutators: model::Mutators {
+                        headers: r
+                            .request
+                            .as_ref()
+                            .and_then(|q| q.headers.clone())
+                            .map(|h| h.into_iter().collect())
+                            .unwrap_or_default(),
+                        cookies: r
+                            .request
+                            .as_ref()
+                            .and_then(|q| q.cookies.clone())
+                            .map(|c| c.into_iter().collect())
+                            .unwrap_or_default(),
+                        ory: Vec::new(),
+                    },
                 }
             })
             .collect();
+        // Kyma builds no corsPolicy when allowOrigins is absent.
+        let cors = match &self.cors_policy {
+            Some(c) if c.allow_origins.is_some() => model::Cors::Policy(c.to_model()),
+            _ => model::Cors::None,
+        };
         ApiRule {
             name: name.to_owned(),
             namespace: namespace.to_owned(),
             source,
             hosts,
             rules,
+            cors,
         }
     }
 }

@@ -1,31 +1,60 @@
 //! Per-request context: read the request, run the core's decision, perform it. Requests whose keys
-//! are not there yet are parked; the root context decides them again when the keys arrive.
+//! are not there yet are parked (the root context decides them again when the keys arrive); calls
+//! the decision needs (introspection, client credentials) are made here and their answers fed back.
 
+use std::collections::HashMap;
 use std::rc::Rc;
+use std::time::Duration;
 
-use log::{debug, error};
+use log::{debug, error, warn};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::{Action, MapType};
+use proxy_wasm::types::{Action, BufferType, MapType};
 
 use super::jwks;
 use super::state::{now_ms, path_only, OwnedRequest, Parked, Shared};
-use crate::decide::{decide_matched, route, Decision, Request};
-use crate::response::Deny;
+use crate::callout::{Answer, CallRequest};
+use crate::cors::{ResponseEdits, UPSTREAM_CORS_HEADERS};
+use crate::decide::{decide, decide_matched, route, Decision, Request, Wait};
+use crate::response::{Deny, DenyReason};
+
+/// A request needs at most a client-credentials call and an introspection call; more means a loop.
+const MAX_CALLS: usize = 4;
 
 pub struct HttpFilter {
     id: u32,
     shared: Shared,
+    /// The request, kept while a call is outstanding.
+    request: Option<OwnedRequest>,
+    answers: HashMap<String, Answer>,
+    call: Option<(u32, String)>,
+    /// Edits for the response of a request this filter allowed.
+    response: Option<ResponseEdits>,
 }
 
 impl HttpFilter {
     pub fn new(id: u32, shared: Shared) -> Self {
-        HttpFilter { id, shared }
+        HttpFilter {
+            id,
+            shared,
+            request: None,
+            answers: HashMap::new(),
+            call: None,
+            response: None,
+        }
     }
 }
 
 fn header(name: &str) -> Result<String, proxy_wasm::types::Status> {
     hostcalls::get_map_value(MapType::HttpRequestHeaders, name).map(Option::unwrap_or_default)
+}
+
+fn property(path: &[&str]) -> String {
+    hostcalls::get_property(path.to_vec())
+        .ok()
+        .flatten()
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
 }
 
 /// A local reply; its failure is only logged (the stream may already be gone).
@@ -37,17 +66,190 @@ fn reply(resp: &Deny) {
     }
 }
 
+/// The state is in use (a bug, never expected): refuse rather than panic.
+fn busy() -> Deny {
+    error!("filter state busy; denying");
+    Deny {
+        status: 500,
+        headers: vec![],
+        body: String::new(),
+        reason: DenyReason::NoRoute,
+    }
+}
+
 fn internal_error() -> Action {
     reply(&Deny {
         status: 500,
         headers: vec![],
         body: String::new(),
-        reason: crate::response::DenyReason::NoRoute,
+        reason: DenyReason::NoRoute,
     });
     Action::Pause
 }
 
-impl Context for HttpFilter {}
+/// What to do, owned, so no borrow of the shared state outlives the decision.
+enum Act {
+    Allow(Vec<(String, String)>, ResponseEdits, String),
+    Reply(Deny, String),
+    Park,
+    Call(Box<CallRequest>),
+}
+
+fn act_of(decision: Decision<'_>) -> Act {
+    match decision {
+        Decision::Allow(a) => Act::Allow(
+            a.set_headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            a.response,
+            a.matched.label(),
+        ),
+        Decision::Deny(d) => Act::Reply(
+            d.response,
+            d.matched.map(|m| m.label()).unwrap_or_else(|| "-".into()),
+        ),
+        Decision::Pending(p) => match p.wait {
+            Wait::Keys(_) => Act::Park,
+            Wait::Call(c) => Act::Call(c),
+        },
+    }
+}
+
+impl HttpFilter {
+    /// Decides `self.request` again (after an answer arrived).
+    fn redecide(&mut self) -> Act {
+        let Some(request) = &self.request else {
+            return Act::Reply(Deny::no_route(), "-".into());
+        };
+        let Ok(mut state) = self.shared.try_borrow_mut() else {
+            return Act::Reply(busy(), "-".into());
+        };
+        let rules = Rc::clone(&state.rules);
+        let mut env = state.env(now_ms(), &self.answers);
+        act_of(decide(&rules, &request.view(), &mut env))
+    }
+
+    /// Performs `act`; `resumed`: the request was paused and must be resumed to continue.
+    fn perform(&mut self, mut act: Act, resumed: bool) -> Action {
+        loop {
+            match act {
+                Act::Allow(headers, edits, label) => {
+                    for (name, value) in &headers {
+                        if hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value))
+                            .is_err()
+                        {
+                            error!("could not set {name}; denying");
+                            return internal_error();
+                        }
+                    }
+                    if !edits.is_empty() {
+                        self.response = Some(edits);
+                    }
+                    debug!("allow {label}");
+                    if resumed {
+                        if let Err(e) = hostcalls::resume_http_request() {
+                            error!("could not resume: {e:?}");
+                        }
+                        return Action::Pause;
+                    }
+                    return Action::Continue;
+                }
+                Act::Reply(resp, label) => {
+                    debug!("deny {label} {} -> {}", resp.reason.as_str(), resp.status);
+                    reply(&resp);
+                    return Action::Pause;
+                }
+                Act::Park => {
+                    let Some(request) = self.request.take() else {
+                        return internal_error();
+                    };
+                    let Ok(mut state) = self.shared.try_borrow_mut() else {
+                        return internal_error();
+                    };
+                    let deadline_ms = now_ms() + state.keys.policy.max_wait_ms;
+                    state.parked.push(Parked {
+                        context_id: self.id,
+                        deadline_ms,
+                        request,
+                    });
+                    // Ask the root for fast ticks until the keys are in.
+                    let _ = hostcalls::set_tick_period(Duration::from_millis(20));
+                    return Action::Pause;
+                }
+                Act::Call(call) => {
+                    if self.answers.len() >= MAX_CALLS {
+                        error!("too many calls for one request; denying");
+                        return internal_error();
+                    }
+                    let headers: Vec<(&str, &str)> = [
+                        (":method", call.method),
+                        (":path", call.upstream.path.as_str()),
+                        (":authority", call.upstream.authority.as_str()),
+                    ]
+                    .into_iter()
+                    .chain(call.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                    .collect();
+                    match hostcalls::dispatch_http_call(
+                        &call.upstream.cluster,
+                        headers,
+                        Some(&call.body),
+                        vec![],
+                        Duration::from_millis(call.timeout_ms),
+                    ) {
+                        Ok(token) => {
+                            self.call = Some((token, call.key));
+                            return Action::Pause;
+                        }
+                        Err(e) => {
+                            warn!("call to cluster {:?} failed to start ({e:?}); is it defined in Envoy?", call.upstream.cluster);
+                            self.answers.insert(
+                                call.key,
+                                Answer {
+                                    status: None,
+                                    body: Vec::new(),
+                                },
+                            );
+                            act = self.redecide();
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Context for HttpFilter {
+    fn on_http_call_response(
+        &mut self,
+        token: u32,
+        num_headers: usize,
+        body_size: usize,
+        _trailers: usize,
+    ) {
+        let Some((expected, key)) = self.call.take() else {
+            return;
+        };
+        if token != expected {
+            return;
+        }
+        let status = if num_headers == 0 {
+            None
+        } else {
+            hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
+                .ok()
+                .flatten()
+                .and_then(|s| s.parse().ok())
+        };
+        let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        self.answers.insert(key, Answer { status, body });
+        let act = self.redecide();
+        self.perform(act, true);
+    }
+}
 
 impl HttpContext for HttpFilter {
     fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
@@ -69,6 +271,8 @@ impl HttpContext for HttpFilter {
             path: &path,
             scheme: &scheme,
             headers: &[],
+            remote_address: "",
+            protocol: "",
         };
         let Some(matched) = route(&rules, &request) else {
             debug!("deny - no_route {method} {} -> 404", path_only(&path));
@@ -83,79 +287,63 @@ impl HttpContext for HttpFilter {
         } else {
             Vec::new()
         };
+        let (remote, protocol) = if matched.needs_connection() {
+            (
+                property(&["source", "address"]),
+                property(&["request", "protocol"]),
+            )
+        } else {
+            (String::new(), String::new())
+        };
         request.headers = &headers;
+        request.remote_address = &remote;
+        request.protocol = &protocol;
 
         let now = now_ms();
-        let mut decision = {
-            let mut state = shared.borrow_mut();
-            let (mut env, _) = state.env(now);
-            decide_matched(matched, &request, &mut env)
+        let decide_once = |answers: &HashMap<String, Answer>| {
+            let Ok(mut state) = shared.try_borrow_mut() else {
+                return Act::Reply(busy(), "-".into());
+            };
+            let mut env = state.env(now, answers);
+            act_of(decide_matched(matched, &request, &mut env))
         };
-        if let Decision::Pending(p) = &decision {
-            // Another worker may have fetched them already.
-            for id in &p.jwks {
-                jwks::sync(&shared, *id, now);
+        let mut act = decide_once(&self.answers);
+        if let Act::Park = act {
+            // Another worker may have fetched the keys already.
+            let n = shared.borrow().keys.len();
+            for id in 0..n {
+                jwks::sync(&shared, id, now);
             }
-            let mut state = shared.borrow_mut();
-            let (mut env, _) = state.env(now);
-            decision = decide_matched(matched, &request, &mut env);
+            act = decide_once(&self.answers);
         }
-        match decision {
-            Decision::Allow(allow) => {
-                for (name, value) in &allow.set_headers {
-                    if hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value))
-                        .is_err()
-                    {
-                        error!("could not set {name}; denying");
-                        return internal_error();
-                    }
+        if matches!(act, Act::Park | Act::Call(_)) {
+            self.request = Some(OwnedRequest {
+                authority: authority.clone(),
+                method: method.clone(),
+                path: path.clone(),
+                scheme: scheme.clone(),
+                headers,
+                remote_address: remote,
+                protocol,
+            });
+        } else {
+            debug!("{method} {}", path_only(&path));
+        }
+        self.perform(act, false)
+    }
+
+    fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
+        if let Some(edits) = self.response.take() {
+            if edits.strip_upstream_cors {
+                for name in UPSTREAM_CORS_HEADERS {
+                    let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, name, None);
                 }
-                debug!(
-                    "allow {} {method} {}",
-                    allow.matched.label(),
-                    path_only(&path)
-                );
-                Action::Continue
             }
-            Decision::Deny(denied) => {
-                let resp = &denied.response;
-                debug!(
-                    "deny {} {} {method} {} -> {}",
-                    denied
-                        .matched
-                        .map(|m| m.label())
-                        .unwrap_or_else(|| "-".into()),
-                    resp.reason.as_str(),
-                    path_only(&path),
-                    resp.status
-                );
-                reply(resp);
-                Action::Pause
-            }
-            Decision::Pending(p) => {
-                debug!(
-                    "wait for keys {} {method} {}",
-                    p.matched.label(),
-                    path_only(&path)
-                );
-                let mut state = shared.borrow_mut();
-                let deadline_ms = now + state.keys.policy.max_wait_ms;
-                state.parked.push(Parked {
-                    context_id: self.id,
-                    deadline_ms,
-                    request: OwnedRequest {
-                        authority: authority.clone(),
-                        method: method.clone(),
-                        path: path.clone(),
-                        scheme: scheme.clone(),
-                        headers,
-                    },
-                });
-                // Ask the root for fast ticks until the keys are in.
-                let _ = hostcalls::set_tick_period(std::time::Duration::from_millis(20));
-                Action::Pause
+            for (name, value) in &edits.set {
+                let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, name, Some(value));
             }
         }
+        Action::Continue
     }
 
     fn on_log(&mut self) {

@@ -9,11 +9,16 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::types::MapType;
 
 use super::crypto::HostCrypto;
+use std::collections::HashMap;
+
+use crate::callout::Answer;
 use crate::compile::RuleSet;
-use crate::decide::{decide, Decision, Request};
+use crate::decide::{decide, Decision, Request, Wait};
+use crate::introspection::IntrospectionCache;
 use crate::jwt::cache::TokenCache;
 use crate::jwt::keystore::KeyStore;
 use crate::jwt::AuthEnv;
+use crate::mutate::id_token::MintCache;
 
 pub type Shared = Rc<RefCell<State>>;
 
@@ -22,6 +27,8 @@ pub struct State {
     pub keys: KeyStore,
     pub cache: TokenCache,
     pub crypto: HostCrypto,
+    pub introspection: IntrospectionCache,
+    pub mints: MintCache,
     pub parked: Vec<Parked>,
     pub fetch: super::jwks::FetchState,
 }
@@ -39,6 +46,8 @@ pub struct OwnedRequest {
     pub path: String,
     pub scheme: String,
     pub headers: Vec<(String, String)>,
+    pub remote_address: String,
+    pub protocol: String,
 }
 
 impl OwnedRequest {
@@ -49,6 +58,8 @@ impl OwnedRequest {
             path: &self.path,
             scheme: &self.scheme,
             headers: &self.headers,
+            remote_address: &self.remote_address,
+            protocol: &self.protocol,
         }
     }
 }
@@ -59,22 +70,24 @@ impl State {
             keys: KeyStore::new(&rules.jwks_uris(), rules.jwks_policy),
             cache: TokenCache::new(rules.token_cache_size),
             crypto: HostCrypto::new(native_crypto),
+            introspection: IntrospectionCache::default(),
+            mints: MintCache::default(),
             fetch: super::jwks::FetchState::new(rules.jwks.len()),
             parked: Vec::new(),
             rules,
         }
     }
 
-    pub fn env(&mut self, now_ms: u64) -> (AuthEnv<'_>, &RuleSet) {
-        (
-            AuthEnv {
-                keys: &mut self.keys,
-                cache: &mut self.cache,
-                crypto: &self.crypto,
-                now_ms,
-            },
-            &self.rules,
-        )
+    pub fn env<'s>(&'s mut self, now_ms: u64, answers: &'s HashMap<String, Answer>) -> AuthEnv<'s> {
+        AuthEnv {
+            keys: &mut self.keys,
+            cache: &mut self.cache,
+            crypto: &self.crypto,
+            introspection: &mut self.introspection,
+            mints: &mut self.mints,
+            answers,
+            now_ms,
+        }
     }
 }
 
@@ -95,21 +108,30 @@ pub fn resume_parked(shared: &Shared, root_id: u32) {
     for p in parked {
         let rules = Rc::clone(&state.rules);
         let req = p.request.view();
+        let no_answers = HashMap::new();
         let ready = {
-            let (mut env, _) = state.env(now);
+            let mut env = state.env(now, &no_answers);
             decide(&rules, &req, &mut env)
         };
         let act = match ready {
-            Decision::Pending(_) if now < p.deadline_ms => {
-                still.push(p);
-                continue;
-            }
-            Decision::Pending(pending) => Act::Deny(pending.matched.keys_unavailable(&req)),
+            Decision::Pending(pending) => match pending.wait {
+                Wait::Keys(_) if now < p.deadline_ms => {
+                    still.push(p);
+                    continue;
+                }
+                Wait::Keys(_) => Act::Deny(pending.matched.keys_unavailable(&req)),
+                // A call after waiting for keys cannot be made from here (it would answer the
+                // root context); no configuration produces it (jwt never falls through).
+                Wait::Call(_) => Act::Deny(crate::response::ory(
+                    500,
+                    crate::response::DenyReason::IntrospectionFailed,
+                )),
+            },
             Decision::Deny(d) => Act::Deny(d.response),
             Decision::Allow(a) => Act::Allow(
                 a.set_headers
                     .iter()
-                    .map(|(k, v)| (*k, v.to_string()))
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
                     .collect(),
             ),
         };
@@ -148,7 +170,7 @@ pub fn resume_parked(shared: &Shared, root_id: u32) {
 }
 
 enum Act {
-    Allow(Vec<(&'static str, String)>),
+    Allow(Vec<(String, String)>),
     Deny(crate::response::Deny),
 }
 

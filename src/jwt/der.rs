@@ -53,6 +53,15 @@ fn bit_string(bytes: &[u8]) -> Vec<u8> {
     tlv(0x03, &content)
 }
 
+/// PKCS#1 `RSAPrivateKey` from a JWK's big-endian members (n, e, d, p, q, dp, dq, qi).
+pub fn rsa_private_pkcs1(parts: &[Vec<u8>; 8]) -> Vec<u8> {
+    let ints: Vec<Vec<u8>> = std::iter::once(integer(&[0]))
+        .chain(parts.iter().map(|p| integer(p)))
+        .collect();
+    let refs: Vec<&[u8]> = ints.iter().map(Vec::as_slice).collect();
+    sequence(&refs)
+}
+
 /// SubjectPublicKeyInfo of an RSA or EC key; `None` for Ed25519 (not offered by Envoy's function).
 pub fn spki(key: &PublicKey) -> Option<Vec<u8>> {
     match key {

@@ -117,7 +117,7 @@ impl IstioRule {
         match self.verify(&token, ids, env) {
             Ok(claims) => {
                 if authorized(&claims, &self.authorizations) {
-                    Outcome::Allowed(claims)
+                    Outcome::Allowed(super::Identity::Jwt { claims, ory: false })
                 } else {
                     Outcome::Denied(Deny::rbac())
                 }

@@ -12,28 +12,89 @@ pub mod keystore;
 pub mod ory;
 pub mod token;
 
+use std::collections::HashMap;
 use std::rc::Rc;
 
+use serde_json::{Map, Value};
+
+use crate::callout::{Answer, CallRequest};
+use crate::introspection::{Introspected, IntrospectionCache};
+use crate::mutate::id_token::MintCache;
 use crate::response::Deny;
 
-/// What an access check needs besides the request: keys, the verified-token cache, signature
-/// verification and the clock. The shell owns them; the core only borrows.
+/// What an access check needs besides the request: keys, caches, signature verification, answers
+/// to the calls this request made, and the clock. The shell owns them; the core only borrows.
 pub struct AuthEnv<'a> {
     pub keys: &'a mut keystore::KeyStore,
     pub cache: &'a mut cache::TokenCache,
     pub crypto: &'a dyn crypto::Crypto,
+    pub introspection: &'a mut IntrospectionCache,
+    pub mints: &'a mut MintCache,
+    /// Answers to this request's calls, by [`CallRequest::key`].
+    pub answers: &'a HashMap<String, Answer>,
     pub now_ms: u64,
+}
+
+/// Who the request was authenticated as: the session Ory mutators template over.
+#[derive(Debug, Clone)]
+pub enum Identity {
+    /// `noop`, `allow`, `noAuth`: no subject.
+    Anonymous,
+    /// A verified JWT. `ory`: Oathkeeper's session (scope claim normalised into `scp`).
+    Jwt {
+        claims: Rc<claims::Claims>,
+        ory: bool,
+    },
+    Introspection(Rc<Introspected>),
+}
+
+impl Identity {
+    pub fn subject(&self) -> &str {
+        match self {
+            Identity::Anonymous => "",
+            Identity::Jwt { claims, .. } => claims.sub.as_deref().unwrap_or(""),
+            Identity::Introspection(r) => r.sub.as_deref().unwrap_or(""),
+        }
+    }
+
+    /// Oathkeeper's `session.Extra` (`None`: a nil map).
+    pub fn extra(&self) -> Option<Map<String, Value>> {
+        match self {
+            Identity::Anonymous => None,
+            Identity::Jwt { claims, ory } => {
+                let mut m = claims.all.clone();
+                if *ory {
+                    // The first of scp/scope/scopes becomes `scp: [...]`, always present.
+                    let found = ["scp", "scope", "scopes"]
+                        .iter()
+                        .find_map(|k| claims.scope_values(k, true).map(|v| (*k, v)));
+                    let list: Vec<Value> = found
+                        .as_ref()
+                        .map(|(_, v)| v.iter().map(|s| Value::String((*s).to_owned())).collect())
+                        .unwrap_or_default();
+                    if let Some((k, _)) = found {
+                        m.remove(k);
+                    }
+                    m.insert("scp".into(), Value::Array(list));
+                }
+                Some(m)
+            }
+            Identity::Introspection(r) => Some(r.extra()),
+        }
+    }
 }
 
 /// The result of one authenticator.
 #[derive(Debug)]
 pub enum Outcome {
-    Allowed(Rc<claims::Claims>),
+    Allowed(Identity),
     /// No credential for this authenticator (Ory: the next one is tried).
     NotResponsible,
     Denied(Deny),
     /// Keys for these JWKS ids are not there yet: wait for them, then decide again.
     Pending(Vec<usize>),
+    /// This call must be answered first; then decide again with its answer.
+    Call(Box<CallRequest>),
 }
 
 /// The outcome of looking for a key set's keys and verifying with them.

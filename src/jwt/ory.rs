@@ -103,7 +103,7 @@ impl OryJwtRule {
             return Outcome::NotResponsible;
         };
         match self.verify(&token, env) {
-            Ok(claims) => Outcome::Allowed(claims),
+            Ok(claims) => Outcome::Allowed(super::Identity::Jwt { claims, ory: true }),
             Err(None) => Outcome::Denied(ory(401, DenyReason::InvalidToken)),
             Err(Some(ids)) => Outcome::Pending(ids),
         }
@@ -205,7 +205,8 @@ fn time_ok(c: &Claims, now_s: u64) -> bool {
         && c.nbf.is_none_or(|nbf| now_s >= nbf)
 }
 
-fn extract<'r>(from: Option<&TokenFrom>, req: &Request<'r>) -> Option<Cow<'r, str>> {
+/// Oathkeeper's token extraction (`helper/bearer.go`).
+pub fn extract<'r>(from: Option<&TokenFrom>, req: &Request<'r>) -> Option<Cow<'r, str>> {
     let token = match from {
         None => bearer(header_values(req.headers, "authorization").next()?).map(Cow::Borrowed),
         // `header: Authorization` (exact case) gets the same Bearer stripping as the default.
