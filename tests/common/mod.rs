@@ -561,6 +561,23 @@ impl Idp {
         r.body
     }
 
+    /// Revokes a token (RFC 7009).
+    pub fn revoke(&self, token: &str) {
+        let r = try_request(
+            self.port,
+            "POST",
+            &format!("127.0.0.1:{}", self.port),
+            "/token/revocation",
+            &[
+                ("Authorization", "Basic dGVzdC1jbGllbnQ6dGVzdC1zZWNyZXQ="),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            &format!("token={token}"),
+        )
+        .unwrap();
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+
     /// Restarts the provider; with `rotate`, on new signing keys (new kids).
     pub fn restart(&mut self, rotate: bool) {
         self.proc = None; // stops it

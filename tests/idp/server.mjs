@@ -59,7 +59,7 @@ const provider = new Provider(issuer, {
     devInteractions: { enabled: false },
     resourceIndicators: {
       enabled: true,
-      defaultResource: () => 'https://api.test/rs256',
+      defaultResource: () => 'https://api.test/opaque',
       useGrantedResource: () => true,
       getResourceServerInfo: (ctx, resource) => {
         const kind = resource.replace('https://api.test/', '');
@@ -97,7 +97,34 @@ async function sign(req, res) {
   }
 }
 
+// Test-only: POST /test/introspect with `Authorization: Bearer <client-credentials token>` (the
+// way Oathkeeper's pre_authorization calls Hydra): the caller's token must be active, then the
+// form's `token` is introspected with this provider's own client authentication.
+async function introspect(token) {
+  const r = await fetch(`${issuer}/token/introspection`, {
+    method: 'POST',
+    headers: {
+      authorization: `Basic ${Buffer.from('test-client:test-secret').toString('base64')}`,
+      'content-type': 'application/x-www-form-urlencoded',
+    },
+    body: new URLSearchParams({ token }),
+  });
+  return r.json();
+}
+async function bearerIntrospection(req, res) {
+  let body = '';
+  for await (const chunk of req) body += chunk;
+  const caller = (req.headers.authorization || '').replace(/^Bearer /, '');
+  if (!caller || !(await introspect(caller)).active) {
+    res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"invalid_client"}');
+    return;
+  }
+  const token = new URLSearchParams(body).get('token') || '';
+  res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(await introspect(token)));
+}
+
 const app = provider.callback();
-http.createServer((req, res) => (req.method === 'POST' && req.url === '/test/sign' ? sign(req, res) : app(req, res))).listen(port, '127.0.0.1', () => {
+const routes = { '/test/sign': sign, '/test/introspect': bearerIntrospection };
+http.createServer((req, res) => (req.method === 'POST' && routes[req.url] ? routes[req.url](req, res) : app(req, res))).listen(port, '127.0.0.1', () => {
   console.log(`ready ${issuer}`);
 });
