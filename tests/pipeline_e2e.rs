@@ -69,26 +69,55 @@ fn oauth2_introspection() {
         "intro",
         "intro",
         json!([
-            rule("/headers", intro(json!({"required_scope": ["read"], "cache": {"enabled": true, "ttl": "2s"}})),
-                 json!([{"handler": "header", "config": {"headers": {
-                     "X-Client": "{{ print .Extra.client_id }}", "X-Scope": "{{ print .Extra.scope }}"}}}])),
-            rule("/anything/admin", intro(json!({"required_scope": ["admin"]})), json!([])),
-            rule("/anything/aud", intro(json!({"target_audience": ["https://api.test/other"]})), json!([])),
-            rule("/anything/iss", intro(json!({"trusted_issuers": ["https://other"]})), json!([])),
-            rule("/anything/pre", json!({
+            rule(
+                "/headers",
+                intro(json!({"required_scope": ["read"], "cache": {"enabled": true, "ttl": "2s"}})),
+                json!([{"handler": "header", "config": {"headers": {
+                     "X-Client": "{{ print .Extra.client_id }}", "X-Scope": "{{ print .Extra.scope }}"}}}])
+            ),
+            rule(
+                "/anything/admin",
+                intro(json!({"required_scope": ["admin"]})),
+                json!([])
+            ),
+            rule(
+                "/anything/aud",
+                intro(json!({"target_audience": ["https://api.test/other"]})),
+                json!([])
+            ),
+            rule(
+                "/anything/iss",
+                intro(json!({"trusted_issuers": ["https://other"]})),
+                json!([])
+            ),
+            rule(
+                "/anything/pre",
+                json!({
                 "introspection_url": format!("{}/test/introspect", idp.issuer()),
                 "pre_authorization": {"enabled": true, "client_id": "test-client", "client_secret": "test-secret",
-                                      "token_url": format!("{}/token", idp.issuer()), "scope": ["read"]}}), json!([])),
-            rule("/anything/slow", json!({
+                                      "token_url": format!("{}/token", idp.issuer()), "scope": ["read"]}}),
+                json!([])
+            ),
+            rule(
+                "/anything/slow",
+                json!({
                 "introspection_url": format!("http://127.0.0.1:{}/delay/3", upstream.port),
-                "retry": {"give_up_after": "500ms"}}), json!([])),
-            rule("/anything/dead", json!({"introspection_url": "http://127.0.0.1:1/introspect"}), json!([])),
+                "retry": {"give_up_after": "500ms"}}),
+                json!([])
+            ),
+            rule(
+                "/anything/dead",
+                json!({"introspection_url": "http://127.0.0.1:1/introspect"}),
+                json!([])
+            ),
             rule("/anything/default", json!({}), json!([]))
         ]),
     );
     let envoy = start(&idp, &upstream, &[api], json!({}));
     let host = "intro.local.kyma.dev";
-    let get = |path: &str, token: &str| envoy.send("GET", host, path, &[("Authorization", &bearer(token))], "");
+    let get = |path: &str, token: &str| {
+        envoy.send("GET", host, path, &[("Authorization", &bearer(token))], "")
+    };
     let ory = |r: &Response, code: u16| {
         assert_eq!(r.status, code, "{r:?}");
         let v: Value = serde_json::from_str(&r.body).unwrap();
@@ -98,9 +127,16 @@ fn oauth2_introspection() {
     let token = idp.token("opaque", "read");
     let r = get("/headers", &token);
     assert_eq!(r.status, 200, "{r:?}");
-    assert_eq!(r.upstream_header("X-Client").as_deref(), Some("test-client"));
+    assert_eq!(
+        r.upstream_header("X-Client").as_deref(),
+        Some("test-client")
+    );
     assert_eq!(r.upstream_header("X-Scope").as_deref(), Some("read"));
-    assert_eq!(r.upstream_header("Authorization"), Some(bearer(&token)), "token forwarded");
+    assert_eq!(
+        r.upstream_header("Authorization"),
+        Some(bearer(&token)),
+        "token forwarded"
+    );
 
     ory(&envoy.get(host, "/headers"), 401);
     ory(&get("/headers", "not-a-token"), 401);
@@ -112,12 +148,19 @@ fn oauth2_introspection() {
 
     // pre_authorization: a client-credentials token for the introspection call.
     assert_eq!(get("/anything/pre", &token).status, 200);
-    assert_eq!(get("/anything/pre", &token).status, 200, "cached client token");
+    assert_eq!(
+        get("/anything/pre", &token).status,
+        200,
+        "cached client token"
+    );
 
     // A slow endpoint is cut at give_up_after; a dead one fails at once. Both fail closed.
     let t0 = std::time::Instant::now();
     ory(&get("/anything/slow", &token), 500);
-    assert!(t0.elapsed() < std::time::Duration::from_secs(3), "bounded by the timeout");
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(3),
+        "bounded by the timeout"
+    );
     ory(&get("/anything/dead", &token), 500);
     // No endpoint configured (Kyma's global default not given): 500, never a pass.
     ory(&get("/anything/default", &token), 500);
@@ -128,7 +171,11 @@ fn oauth2_introspection() {
         assert_eq!(get("/headers", &token).status, 200);
     }
     let after = envoy.stat("cluster.idp.upstream_rq_total").unwrap_or(0);
-    assert!(after - before <= 2, "{} introspection calls for 10 requests with a warm cache", after - before);
+    assert!(
+        after - before <= 2,
+        "{} introspection calls for 10 requests with a warm cache",
+        after - before
+    );
 
     // Revocation: refused once the cache entry (2 s) has expired.
     idp.revoke(&token);
@@ -193,71 +240,186 @@ fn mutators_cors_and_smuggling() {
             {"path": "/response-headers", "methods": ["GET"], "accessStrategies": [{"handler": "allow"}]}
         ]),
     );
-    let envoy = start(&idp, &upstream, &[v2, old], json!({"signingKeys": {"file:///etc/secrets/jwks.json": signing}}));
+    let envoy = start(
+        &idp,
+        &upstream,
+        &[v2, old],
+        json!({"signingKeys": {"file:///etc/secrets/jwks.json": signing}}),
+    );
 
     // Istio style: values with command operators; a client cannot smuggle a header a rule sets.
     let h2 = "v2.local.kyma.dev";
-    let r = envoy.send("GET", h2, "/headers?x=1", &[("X-Static", "evil"), ("User-Agent", "probe/1.0"), ("Cookie", "a=b; session=stolen")], "");
+    let r = envoy.send(
+        "GET",
+        h2,
+        "/headers?x=1",
+        &[
+            ("X-Static", "evil"),
+            ("User-Agent", "probe/1.0"),
+            ("Cookie", "a=b; session=stolen"),
+        ],
+        "",
+    );
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.upstream_header("X-Static").as_deref(), Some("static"));
     assert_eq!(r.upstream_header("X-Agent").as_deref(), Some("probe/1.0"));
     assert_eq!(r.upstream_header("X-Path").as_deref(), Some("/headers"));
     assert_eq!(r.upstream_header("X-Peer").as_deref(), Some("127.0.0.1"));
-    assert_eq!(r.upstream_header("Cookie").as_deref(), Some("lang=en; session=abc"), "cookies replace the Cookie header");
+    assert_eq!(
+        r.upstream_header("Cookie").as_deref(),
+        Some("lang=en; session=abc"),
+        "cookies replace the Cookie header"
+    );
     let t = idp.token("rs256", "read");
-    let r = envoy.send("GET", h2, "/anything/jwt", &[("Authorization", &bearer(&t))], "");
+    let r = envoy.send(
+        "GET",
+        h2,
+        "/anything/jwt",
+        &[("Authorization", &bearer(&t))],
+        "",
+    );
     assert_eq!(r.status, 200);
     let seen: Value = serde_json::from_str(&r.body).unwrap();
     assert_eq!(seen["headers"]["X-Auth"], bearer(&t));
 
     // CORS (Kyma's e2e policy): preflight answered by the gateway, before anything else.
-    let pre = [("Origin", "test.local.kyma.dev"), ("Access-Control-Request-Method", "GET")];
+    let pre = [
+        ("Origin", "test.local.kyma.dev"),
+        ("Access-Control-Request-Method", "GET"),
+    ];
     let r = envoy.send("OPTIONS", h2, "/headers", &pre, "");
     assert_eq!(r.status, 200);
-    assert_eq!(r.header("access-control-allow-origin"), Some("test.local.kyma.dev"));
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("test.local.kyma.dev")
+    );
     assert_eq!(r.header("access-control-allow-methods"), Some("GET,POST"));
-    assert_eq!(r.header("access-control-allow-headers"), Some("x-custom-allow-headers"));
-    assert_eq!(r.header("access-control-expose-headers"), Some("x-custom-expose-headers"));
+    assert_eq!(
+        r.header("access-control-allow-headers"),
+        Some("x-custom-allow-headers")
+    );
+    assert_eq!(
+        r.header("access-control-expose-headers"),
+        Some("x-custom-expose-headers")
+    );
     assert_eq!(r.header("access-control-max-age"), Some("300"));
-    let r = envoy.send("OPTIONS", h2, "/headers", &[("Origin", "localhost"), ("Access-Control-Request-Method", "GET")], "");
+    let r = envoy.send(
+        "OPTIONS",
+        h2,
+        "/headers",
+        &[
+            ("Origin", "localhost"),
+            ("Access-Control-Request-Method", "GET"),
+        ],
+        "",
+    );
     assert_eq!(r.status, 200, "passed to the upstream");
-    assert!(r.headers.iter().all(|(k, _)| !k.to_ascii_lowercase().starts_with("access-control-")), "{r:?}");
-    let r = envoy.send("GET", h2, "/headers", &[("Origin", "test.local.kyma.dev")], "");
-    assert_eq!(r.header("access-control-allow-origin"), Some("test.local.kyma.dev"));
-    assert_eq!(r.header("access-control-expose-headers"), Some("x-custom-expose-headers"));
+    assert!(
+        r.headers
+            .iter()
+            .all(|(k, _)| !k.to_ascii_lowercase().starts_with("access-control-")),
+        "{r:?}"
+    );
+    let r = envoy.send(
+        "GET",
+        h2,
+        "/headers",
+        &[("Origin", "test.local.kyma.dev")],
+        "",
+    );
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("test.local.kyma.dev")
+    );
+    assert_eq!(
+        r.header("access-control-expose-headers"),
+        Some("x-custom-expose-headers")
+    );
     // The upstream's own CORS headers are removed (v2) ...
-    let r = envoy.get(h2, "/response-headers?Access-Control-Allow-Origin=evil.example&X-Other=kept");
+    let r = envoy.get(
+        h2,
+        "/response-headers?Access-Control-Allow-Origin=evil.example&X-Other=kept",
+    );
     assert_eq!(r.header("access-control-allow-origin"), None);
     assert_eq!(r.header("x-other"), Some("kept"));
     // ... and kept by a v1beta1 APIRule without corsPolicy, whose default policy applies.
     let h1 = "ory.local.kyma.dev";
-    let r = envoy.get(h1, "/response-headers?Access-Control-Allow-Origin=upstream.example");
-    assert!(r.header("access-control-allow-origin").is_some(), "httpbin's own CORS header kept: {r:?}");
-    let r = envoy.send("OPTIONS", h1, "/headers", &[("Origin", "anything"), ("Access-Control-Request-Method", "PUT")], "");
+    let r = envoy.get(
+        h1,
+        "/response-headers?Access-Control-Allow-Origin=upstream.example",
+    );
+    assert!(
+        r.header("access-control-allow-origin").is_some(),
+        "httpbin's own CORS header kept: {r:?}"
+    );
+    let r = envoy.send(
+        "OPTIONS",
+        h1,
+        "/headers",
+        &[
+            ("Origin", "anything"),
+            ("Access-Control-Request-Method", "PUT"),
+        ],
+        "",
+    );
     assert_eq!(r.status, 200);
-    assert_eq!(r.header("access-control-allow-methods"), Some("GET,POST,PUT,DELETE,PATCH"));
-    assert_eq!(r.header("access-control-allow-headers"), Some("Authorization,Content-Type,*"));
+    assert_eq!(
+        r.header("access-control-allow-methods"),
+        Some("GET,POST,PUT,DELETE,PATCH")
+    );
+    assert_eq!(
+        r.header("access-control-allow-headers"),
+        Some("Authorization,Content-Type,*")
+    );
 
     // Ory style: templates over the session, cookie merge, id_token, no smuggling.
     let t = idp.token("rs256", "read write");
-    let r = envoy.send("GET", h1, "/headers", &[("Authorization", &bearer(&t)), ("X-Email", "admin@evil.example"), ("Cookie", "theme=dark; user=root")], "");
+    let r = envoy.send(
+        "GET",
+        h1,
+        "/headers",
+        &[
+            ("Authorization", &bearer(&t)),
+            ("X-Email", "admin@evil.example"),
+            ("Cookie", "theme=dark; user=root"),
+        ],
+        "",
+    );
     assert_eq!(r.status, 200, "{r:?}");
-    assert_eq!(r.upstream_header("X-Email").as_deref(), Some("robot@example.com"));
+    assert_eq!(
+        r.upstream_header("X-Email").as_deref(),
+        Some("robot@example.com")
+    );
     assert_eq!(r.upstream_header("X-Groups").as_deref(), Some("ops,dev"));
-    assert_eq!(r.upstream_header("X-Subject").as_deref(), Some("test-client"));
-    assert_eq!(r.upstream_header("X-Scp").as_deref(), Some("read write"), "scope normalised into scp");
-    assert_eq!(r.upstream_header("Cookie").as_deref(), Some("user=test-client; theme=dark"));
+    assert_eq!(
+        r.upstream_header("X-Subject").as_deref(),
+        Some("test-client")
+    );
+    assert_eq!(
+        r.upstream_header("X-Scp").as_deref(),
+        Some("read write"),
+        "scope normalised into scp"
+    );
+    assert_eq!(
+        r.upstream_header("Cookie").as_deref(),
+        Some("user=test-client; theme=dark")
+    );
     let minted = r.upstream_header("Authorization").unwrap();
     let minted = minted.strip_prefix("Bearer ").unwrap();
     assert_ne!(minted, t, "the client's token is replaced");
     use jwt_simple::prelude::*;
     let claims = pair
         .public_key()
-        .verify_token::<Value>(minted, Some(VerificationOptions {
-            allowed_issuers: Some(HashSet::from_strings(&["https://oathkeeper.local.kyma.dev"])),
-            allowed_audiences: Some(HashSet::from_strings(&["backend"])),
-            ..Default::default()
-        }))
+        .verify_token::<Value>(
+            minted,
+            Some(VerificationOptions {
+                allowed_issuers: Some(HashSet::from_strings(&[
+                    "https://oathkeeper.local.kyma.dev",
+                ])),
+                allowed_audiences: Some(HashSet::from_strings(&["backend"])),
+                ..Default::default()
+            }),
+        )
         .unwrap();
     assert_eq!(claims.subject.as_deref(), Some("test-client"));
     assert_eq!(claims.custom["email"], "robot@example.com");
@@ -267,12 +429,27 @@ fn mutators_cors_and_smuggling() {
     seen.insert(minted.to_owned());
     for _ in 0..3 {
         let r2 = envoy.send("GET", h1, "/headers", &[("Authorization", &bearer(&t))], "");
-        seen.insert(r2.upstream_header("Authorization").unwrap().trim_start_matches("Bearer ").to_owned());
+        seen.insert(
+            r2.upstream_header("Authorization")
+                .unwrap()
+                .trim_start_matches("Bearer ")
+                .to_owned(),
+        );
     }
-    assert!(seen.len() <= 2, "{} distinct tokens minted for one subject on two workers", seen.len());
+    assert!(
+        seen.len() <= 2,
+        "{} distinct tokens minted for one subject on two workers",
+        seen.len()
+    );
 
     // noop: empty session, regex capture groups.
-    let r = envoy.send("GET", h1, "/anything/users/42", &[("X-Captured", "smuggled")], "");
+    let r = envoy.send(
+        "GET",
+        h1,
+        "/anything/users/42",
+        &[("X-Captured", "smuggled")],
+        "",
+    );
     assert_eq!(r.status, 200);
     assert_eq!(r.upstream_header("X-Captured").as_deref(), Some("users/42"));
     assert_eq!(r.upstream_header("X-Anon").as_deref(), Some("[]"));
@@ -288,5 +465,8 @@ fn unsupported_mutator_values_are_configuration_errors() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains("unsupported command operator %UPSTREAM_HOST%"), "{text}");
+    assert!(
+        text.contains("unsupported command operator %UPSTREAM_HOST%"),
+        "{text}"
+    );
 }

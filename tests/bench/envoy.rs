@@ -14,9 +14,11 @@ use common::*;
 use serde_json::{json, Value};
 
 const HOST: &str = "api.bench.dev";
+const INTRO_HOST: &str = "intro.bench.dev";
 
 struct Scenario {
     name: &'static str,
+    host: &'static str,
     envoy: Envoy,
     /// Tokens sent round-robin (empty: no Authorization header).
     tokens: Vec<String>,
@@ -55,6 +57,7 @@ fn main() {
     let rs = idp.token("rs256", "read");
     let es = idp.token("es256", "read");
     let rs2 = idp.token("rs256", "read");
+    let opaque = idp.token("opaque", "read");
 
     let filter = |extra: Value| {
         let mut cfg = json!({
@@ -70,6 +73,16 @@ fn main() {
                              "jwt": {"authentications": [{"issuer": idp.issuer(), "jwksUri": idp.jwks_uri()}],
                                      "authorizations": [{"requiredScopes": ["read"]}]}}
                          ]}
+            }, {
+                "apiVersion": "gateway.kyma-project.io/v1beta1", "kind": "APIRule",
+                "metadata": {"name": "intro", "namespace": "default"},
+                "spec": {"host": INTRO_HOST, "gateway": "kyma-system/kyma-gateway",
+                         "service": {"name": "svc", "port": 80},
+                         "rules": [{"path": "/intro", "methods": ["GET"], "accessStrategies": [{
+                            "handler": "oauth2_introspection",
+                            "config": {"introspection_url": format!("{}/token/introspection", idp.issuer()),
+                                       "introspection_request_headers": {"Authorization": "Basic dGVzdC1jbGllbnQ6dGVzdC1zZWNyZXQ="},
+                                       "required_scope": ["read"], "cache": {"enabled": true, "ttl": "600s"}}}]}]}
             }]
         });
         if let Value::Object(m) = extra {
@@ -83,48 +96,56 @@ fn main() {
     println!("starting Envoys (one worker each)...");
     let mut scenarios = vec![
         Scenario {
+            host: HOST,
             name: "bare Envoy, no auth",
             envoy: start(Kind::Bare),
             tokens: vec![],
             path: "/open",
         },
         Scenario {
+            host: HOST,
             name: "filter, noAuth rule",
             envoy: start(Kind::Wasm(filter(json!({})))),
             tokens: vec![],
             path: "/open",
         },
         Scenario {
+            host: HOST,
             name: "filter, jwt rule, same RS256 token",
             envoy: start(Kind::Wasm(filter(json!({})))),
             tokens: vec![rs.clone()],
             path: "/jwt",
         },
         Scenario {
+            host: HOST,
             name: "native jwt_authn+RBAC, same RS256 token",
             envoy: start(Kind::Native(idp.issuer(), idp.jwks_uri())),
             tokens: vec![rs.clone()],
             path: "/jwt",
         },
         Scenario {
+            host: HOST,
             name: "filter, jwt rule, same ES256 token",
             envoy: start(Kind::Wasm(filter(json!({})))),
             tokens: vec![es.clone()],
             path: "/jwt",
         },
         Scenario {
+            host: HOST,
             name: "native jwt_authn+RBAC, same ES256 token",
             envoy: start(Kind::Native(idp.issuer(), idp.jwks_uri())),
             tokens: vec![es],
             path: "/jwt",
         },
         Scenario {
+            host: HOST,
             name: "filter, RS256 first seen (no cache hit)",
             envoy: start(Kind::Wasm(filter(json!({"tokenCacheSize": 1})))),
             tokens: vec![rs.clone(), rs2.clone()],
             path: "/jwt",
         },
         Scenario {
+            host: HOST,
             name: "filter, RS256 first seen, pure-Rust crypto",
             envoy: start(Kind::Wasm(filter(
                 json!({"tokenCacheSize": 1, "nativeCrypto": false}),
@@ -133,10 +154,18 @@ fn main() {
             path: "/jwt",
         },
         Scenario {
+            host: HOST,
             name: "native jwt_authn+RBAC, alternating RS256 tokens",
             envoy: start(Kind::Native(idp.issuer(), idp.jwks_uri())),
             tokens: vec![rs, rs2],
             path: "/jwt",
+        },
+        Scenario {
+            host: INTRO_HOST,
+            name: "filter, introspection rule, warm cache",
+            envoy: start(Kind::Wasm(filter(json!({})))),
+            tokens: vec![opaque],
+            path: "/intro",
         },
     ];
     // Every scenario must answer 200 before it is measured.
@@ -149,7 +178,7 @@ fn main() {
         }
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let r = s.envoy.send("GET", HOST, s.path, &headers, "");
+            let r = s.envoy.send("GET", s.host, s.path, &headers, "");
             if r.status == 200 {
                 break;
             }
@@ -225,6 +254,10 @@ fn main() {
         "filter first-seen RS256, pure Rust / native:  {:.3}",
         rps[7] / rps[8]
     );
+    println!(
+        "filter introspection warm cache / noAuth:     {:.3}",
+        rps[9] / rps[1]
+    );
 }
 
 fn wrk(dir: &std::path::Path, s: &Scenario, seconds: u64, connections: u32) -> Sample {
@@ -233,8 +266,9 @@ fn wrk(dir: &std::path::Path, s: &Scenario, seconds: u64, connections: u32) -> S
     std::fs::write(
         &script,
         format!(
-            "local tokens = {{{}}}\nlocal i = 0\nwrk.headers[\"Host\"] = \"{HOST}\"\nrequest = function()\n  if #tokens > 0 then\n    i = i % #tokens + 1\n    wrk.headers[\"Authorization\"] = tokens[i]\n  end\n  return wrk.format(\"GET\", \"{}\")\nend\n",
+            "local tokens = {{{}}}\nlocal i = 0\nwrk.headers[\"Host\"] = \"{}\"\nrequest = function()\n  if #tokens > 0 then\n    i = i % #tokens + 1\n    wrk.headers[\"Authorization\"] = tokens[i]\n  end\n  return wrk.format(\"GET\", \"{}\")\nend\n",
             tokens.join(", "),
+            s.host,
             s.path
         ),
     )
