@@ -147,6 +147,9 @@ impl HttpFilter {
                         self.response = Some(edits);
                     }
                     debug!("allow {label}");
+                    if let Ok(state) = self.shared.try_borrow() {
+                        state.metrics.inc(super::metrics::Counter::Allowed);
+                    }
                     if resumed {
                         if let Err(e) = hostcalls::resume_http_request() {
                             error!("could not resume: {e:?}");
@@ -157,6 +160,9 @@ impl HttpFilter {
                 }
                 Act::Reply(resp, label) => {
                     debug!("deny {label} {} -> {}", resp.reason.as_str(), resp.status);
+                    if let Ok(state) = self.shared.try_borrow() {
+                        state.metrics.denied(resp.reason);
+                    }
                     reply(&resp);
                     return Action::Pause;
                 }
@@ -198,6 +204,9 @@ impl HttpFilter {
                         Duration::from_millis(call.timeout_ms),
                     ) {
                         Ok(token) => {
+                            if let Ok(state) = self.shared.try_borrow() {
+                                state.metrics.inc(super::metrics::Counter::Calls);
+                            }
                             self.call = Some((token, call.key));
                             return Action::Pause;
                         }
@@ -245,6 +254,11 @@ impl Context for HttpFilter {
             .ok()
             .flatten()
             .unwrap_or_default();
+        if status != Some(200) {
+            if let Ok(state) = self.shared.try_borrow() {
+                state.metrics.inc(super::metrics::Counter::CallFailures);
+            }
+        }
         self.answers.insert(key, Answer { status, body });
         let act = self.redecide();
         self.perform(act, true);
@@ -276,6 +290,9 @@ impl HttpContext for HttpFilter {
         };
         let Some(matched) = route(&rules, &request) else {
             debug!("deny - no_route {method} {} -> 404", path_only(&path));
+            if let Ok(state) = shared.try_borrow() {
+                state.metrics.denied(DenyReason::NoRoute);
+            }
             reply(&Deny::no_route());
             return Action::Pause;
         };

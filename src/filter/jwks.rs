@@ -145,6 +145,7 @@ pub fn tick(shared: &Shared, now: u64) -> bool {
             Duration::from_millis(policy.fetch_timeout_ms),
         ) {
             Ok(token) => {
+                state.metrics.inc(super::metrics::Counter::JwksFetches);
                 state.fetch.inflight.insert(token, id);
             }
             Err(e) => {
@@ -153,6 +154,9 @@ pub fn tick(shared: &Shared, now: u64) -> bool {
                     up.cluster
                 );
                 state.keys.record_failure(id, now);
+                state
+                    .metrics
+                    .inc(super::metrics::Counter::JwksFetchFailures);
                 release_lease(&uri, &format!("{}:fail", now + policy.retry_ms));
             }
         }
@@ -209,6 +213,9 @@ pub fn on_response(shared: &Shared, token: u32, num_headers: usize, body_size: u
         Err(why) => {
             let retry = state.keys.policy.retry_ms;
             state.keys.record_failure(id, now);
+            state
+                .metrics
+                .inc(super::metrics::Counter::JwksFetchFailures);
             release_lease(&uri, &format!("{}:fail", now + retry));
             warn!("JWKS {uri} fetch failed: {why}; keeping the last good keys, retrying in {retry} ms");
         }

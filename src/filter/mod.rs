@@ -4,6 +4,7 @@
 mod crypto;
 mod http;
 mod jwks;
+mod metrics;
 mod root;
 mod state;
 

@@ -122,6 +122,20 @@ impl RootContext for Root {
         if !shared.borrow().parked.is_empty() {
             resume_parked(&shared, self.id);
         }
+        if let Ok(mut state) = shared.try_borrow_mut() {
+            // The core counts cache hits; export what is new.
+            let hits = (state.cache.hits, state.introspection.hits);
+            let (t, i) = state.exported_hits;
+            state.metrics.add(
+                super::metrics::Counter::TokenCacheHits,
+                hits.0.saturating_sub(t),
+            );
+            state.metrics.add(
+                super::metrics::Counter::IntrospectionCacheHits,
+                hits.1.saturating_sub(i),
+            );
+            state.exported_hits = hits;
+        }
         if now.saturating_sub(self.last_purge_ms) > 60_000 {
             self.last_purge_ms = now;
             shared

@@ -31,6 +31,9 @@ pub struct State {
     pub mints: MintCache,
     pub parked: Vec<Parked>,
     pub fetch: super::jwks::FetchState,
+    pub metrics: super::metrics::Metrics,
+    /// Cache hit counts already exported to the metrics.
+    pub exported_hits: (u64, u64),
 }
 
 /// A request paused until keys arrive, with what is needed to decide it again.
@@ -74,6 +77,8 @@ impl State {
             mints: MintCache::default(),
             fetch: super::jwks::FetchState::new(rules.jwks.len()),
             parked: Vec::new(),
+            metrics: super::metrics::Metrics::define(),
+            exported_hits: (0, 0),
             rules,
         }
     }
@@ -140,6 +145,7 @@ pub fn resume_parked(shared: &Shared, root_id: u32) {
         }
         match act {
             Act::Allow(headers) => {
+                state.metrics.inc(super::metrics::Counter::Allowed);
                 for (k, v) in &headers {
                     let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, k, Some(v));
                 }
@@ -153,6 +159,7 @@ pub fn resume_parked(shared: &Shared, root_id: u32) {
                 }
             }
             Act::Deny(resp) => {
+                state.metrics.denied(resp.reason);
                 debug!(
                     "deny {} after waiting -> {}",
                     resp.reason.as_str(),

@@ -131,7 +131,10 @@ impl IstioRule {
         if self.missing_is_401 {
             Deny::jwt_invalid(JwtError::Missing, req)
         } else {
-            Deny::rbac()
+            Deny {
+                reason: crate::response::DenyReason::NoToken,
+                ..Deny::rbac()
+            }
         }
     }
 
