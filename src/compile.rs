@@ -26,8 +26,8 @@ use crate::validate::{check_object, Context, Failure};
 /// Everything the request path needs, immutable after configuration.
 #[derive(Debug, Default)]
 pub struct RuleSet {
-    pub(crate) hosts: HostIndex,
-    pub(crate) api_rules: Vec<CompiledApiRule>,
+    pub hosts: HostIndex,
+    pub api_rules: Vec<CompiledApiRule>,
     /// JWKS URIs by id, and where to fetch each.
     pub jwks: Vec<(String, Upstream)>,
     pub jwks_policy: JwksPolicy,

@@ -20,6 +20,7 @@ pub mod compile;
 pub mod config;
 pub mod cors;
 pub mod decide;
+pub mod explain;
 pub mod filter;
 pub mod introspection;
 pub mod jwt;

@@ -145,3 +145,83 @@ fn usage_errors_exit_2() {
         Some(2)
     );
 }
+
+#[test]
+fn explain_walks_the_decision() {
+    let envoy_yaml = common::repo().join("envoy/envoy.yaml");
+    let f = envoy_yaml.to_str().unwrap();
+    let out = apirule(&[
+        "explain",
+        "--rules",
+        f,
+        "--request",
+        "POST http://httpbin.local.kyma.dev/anything/a?x=1",
+    ]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("rule[0] /headers [GET]: method POST not listed"),
+        "{text}"
+    );
+    assert!(
+        text.contains("rule[3] /anything/{**} [GET,POST]: matches"),
+        "{text}"
+    );
+    assert!(
+        text.contains("sets x-forwarded-host: httpbin.local.kyma.dev"),
+        "{text}"
+    );
+    let out = apirule(&[
+        "explain",
+        "--rules",
+        f,
+        "--request",
+        "GET http://nowhere.dev/",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("decision: 404"));
+
+    // A jwt rule decided offline with keys from a file.
+    use base64::Engine;
+    use jwt_simple::prelude::*;
+    let e = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let pair = ES256KeyPair::generate().with_key_id("k1");
+    let point = pair.key_pair().public_key().to_bytes_uncompressed();
+    let dir = common::scratch("explain");
+    let jwks = dir.join("jwks.json");
+    std::fs::write(
+        &jwks,
+        serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1", "x": e(&point[1..33]), "y": e(&point[33..])}]}).to_string(),
+    )
+    .unwrap();
+    let claims = Claims::create(Duration::from_mins(5)).with_issuer("http://127.0.0.1:3000");
+    let token = pair.sign(claims).unwrap();
+    let jwks_arg = format!("http://127.0.0.1:3000/jwks={}", jwks.display());
+    let auth = format!("Authorization: Bearer {token}");
+    let out = apirule(&[
+        "explain",
+        "--rules",
+        f,
+        "--jwks",
+        &jwks_arg,
+        "-H",
+        &auth,
+        "--request",
+        "GET http://httpbin.local.kyma.dev/bearer",
+    ]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("access: jwt, Istio semantics"), "{text}");
+    assert!(text.contains("decision: allow"), "{text}");
+    assert!(!text.contains(&token), "the token is never printed");
+    let out = apirule(&[
+        "explain",
+        "--rules",
+        f,
+        "--request",
+        "GET http://httpbin.local.kyma.dev/bearer",
+        "-H",
+        &auth,
+    ]);
+    assert!(stdout(&out).contains("needs the keys of http://127.0.0.1:3000/jwks"));
+}

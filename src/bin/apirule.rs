@@ -1,11 +1,16 @@
-//! `apirule`: check APIRule files before deploying them, with the same core the filter runs.
+//! `apirule`: check APIRule files before deploying them, and see what the filter would decide, with
+//! the same core the filter runs.
 //!
 //! ```text
 //! apirule check [--default-domain DOMAIN] [--jwt-handler ory|istio] [--gateway NS/NAME] FILE...
+//! apirule explain --rules FILE... --request 'GET https://host/path' [-H 'Name: value']...
+//!                 [--jwks URI=FILE]... [--default-domain DOMAIN] [--jwt-handler ory|istio]
 //! ```
-//! Files are YAML (several documents allowed) or JSON: APIRule objects, `List`s of them, or a
-//! whole plugin configuration (`{"apiRules": [...]}`), which is checked with its own settings.
-//! Exit status: 0 when every APIRule is Ready, 1 when one is not, 2 on a usage or read error.
+//! Files are YAML (several documents allowed) or JSON: APIRule objects, `List`s of them, a whole
+//! plugin configuration (`{"apiRules": [...]}`), or an Envoy configuration whose wasm filter
+//! carries one (`envoy/envoy.yaml`); a plugin configuration is checked with its own settings.
+//! Exit status: 0 when every APIRule is Ready (check) or the request is allowed (explain), 1 when
+//! not, 2 on a usage or read error.
 
 #[cfg(target_arch = "wasm32")]
 fn main() {}
@@ -19,37 +24,46 @@ fn main() {
 mod cli {
     use apirule_wasm::compile::{compile, Report, Status};
     use apirule_wasm::config::{JwtHandler, PluginConfig};
-
     use apirule_wasm::validate::describe;
     use serde::Deserialize;
     use serde_json::Value;
 
-    const USAGE: &str = "usage: apirule check [--default-domain DOMAIN] [--jwt-handler ory|istio] [--gateway NS/NAME] FILE...";
+    const USAGE: &str = "usage: apirule check [--default-domain DOMAIN] [--jwt-handler ory|istio] [--gateway NS/NAME] FILE...
+       apirule explain --rules FILE... --request 'GET https://host/path' [-H 'Name: value']... [--jwks URI=FILE]...";
 
     pub fn run(args: Vec<String>) -> i32 {
-        match args.first().map(String::as_str) {
-            Some("check") => match check(&args[1..]) {
-                Ok(code) => code,
-                Err(e) => {
-                    eprintln!("apirule: {e}");
-                    2
-                }
-            },
+        let result = match args.first().map(String::as_str) {
+            Some("check") => check(&args[1..]),
+            Some("explain") => explain(&args[1..]),
             Some("-h" | "--help" | "help") => {
                 println!("{USAGE}");
-                0
+                return 0;
             }
             _ => {
                 eprintln!("{USAGE}");
-                2
+                return 2;
             }
-        }
+        };
+        result.unwrap_or_else(|e| {
+            eprintln!("apirule: {e}");
+            2
+        })
     }
 
-    fn check(args: &[String]) -> Result<i32, String> {
-        let mut base: PluginConfig =
-            serde_json::from_str(r#"{"apiRules": []}"#).map_err(|e| e.to_string())?;
-        let mut files = Vec::new();
+    #[derive(Default)]
+    struct Options {
+        files: Vec<String>,
+        request: Option<String>,
+        headers: Vec<(String, String)>,
+        jwks: Vec<(String, String)>,
+    }
+
+    fn empty_config() -> Result<PluginConfig, String> {
+        PluginConfig::from_json(br#"{"apiRules": []}"#).map_err(|e| e.to_string())
+    }
+
+    fn parse(args: &[String], base: &mut PluginConfig, explain: bool) -> Result<Options, String> {
+        let mut o = Options::default();
         let mut it = args.iter();
         while let Some(arg) = it.next() {
             let mut value = |flag: &str| {
@@ -71,35 +85,94 @@ mod cli {
                         }
                     }
                 }
-                flag if flag.starts_with("--") => {
+                "--rules" if explain => {}
+                "--request" if explain => o.request = Some(value(arg)?),
+                "-H" | "--header" if explain => {
+                    let h = value(arg)?;
+                    let (k, v) = h
+                        .split_once(':')
+                        .ok_or_else(|| format!("-H {h:?}: expected 'Name: value'"))?;
+                    o.headers
+                        .push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
+                }
+                "--jwks" if explain => {
+                    let j = value(arg)?;
+                    let (uri, file) = j
+                        .split_once('=')
+                        .ok_or_else(|| format!("--jwks {j:?}: expected URI=FILE"))?;
+                    o.jwks.push((uri.to_owned(), file.to_owned()));
+                }
+                flag if flag.starts_with('-') => {
                     return Err(format!("unknown option {flag}\n{USAGE}"))
                 }
-                file => files.push(file.to_owned()),
+                file => o.files.push(file.to_owned()),
             }
         }
-        if files.is_empty() {
+        if o.files.is_empty() {
             return Err(format!("no files given\n{USAGE}"));
         }
+        Ok(o)
+    }
 
+    /// The configurations to check: plain APIRules go into `base` (one cluster), each plugin
+    /// configuration found stands alone.
+    fn load(files: &[String], mut base: PluginConfig) -> Result<Vec<PluginConfig>, String> {
         let mut configs = Vec::new();
-        for file in &files {
+        for file in files {
             for doc in read_documents(file)? {
-                if doc.get("apiRules").is_some() {
-                    let bytes = serde_json::to_vec(&doc).map_err(|e| e.to_string())?;
-                    let cfg =
-                        PluginConfig::from_json(&bytes).map_err(|e| format!("{file}: {e}"))?;
-                    configs.push(cfg);
+                let plugin = if doc.get("apiRules").is_some() {
+                    Some(doc)
+                } else if doc.get("static_resources").is_some() {
+                    embedded_plugin_config(&doc).map_err(|e| format!("{file}: {e}"))?
                 } else {
                     base.api_rules.push(doc);
+                    None
+                };
+                if let Some(p) = plugin {
+                    let bytes = serde_json::to_vec(&p).map_err(|e| e.to_string())?;
+                    configs
+                        .push(PluginConfig::from_json(&bytes).map_err(|e| format!("{file}: {e}"))?);
                 }
             }
         }
         if !base.api_rules.is_empty() {
             configs.insert(0, base);
         }
+        Ok(configs)
+    }
 
+    /// The plugin configuration of the apirule wasm filter in an Envoy configuration.
+    fn embedded_plugin_config(envoy: &Value) -> Result<Option<Value>, String> {
+        fn find(v: &Value) -> Option<&str> {
+            match v {
+                Value::Object(m) => {
+                    if m.get("name").and_then(Value::as_str) == Some("envoy.filters.http.wasm") {
+                        return m
+                            .get("typed_config")?
+                            .get("config")?
+                            .get("configuration")?
+                            .get("value")?
+                            .as_str();
+                    }
+                    m.values().find_map(find)
+                }
+                Value::Array(a) => a.iter().find_map(find),
+                _ => None,
+            }
+        }
+        match find(envoy) {
+            None => Ok(None),
+            Some(text) => serde_json::from_str(text)
+                .map(Some)
+                .map_err(|e| format!("wasm filter configuration: {e}")),
+        }
+    }
+
+    fn check(args: &[String]) -> Result<i32, String> {
+        let mut base = empty_config()?;
+        let o = parse(args, &mut base, false)?;
         let mut failed = false;
-        for cfg in &configs {
+        for cfg in &load(&o.files, base)? {
             let (_, reports) = compile(cfg).map_err(|e| e.to_string())?;
             for r in &reports {
                 failed |= matches!(r.status, Status::Error(_));
@@ -107,6 +180,79 @@ mod cli {
             }
         }
         Ok(i32::from(failed))
+    }
+
+    fn explain(args: &[String]) -> Result<i32, String> {
+        use apirule_wasm::decide::Request;
+        use apirule_wasm::jwt::{cache::TokenCache, crypto::PureRust, keystore::KeyStore, AuthEnv};
+        let mut base = empty_config()?;
+        let o = parse(args, &mut base, true)?;
+        let request = o
+            .request
+            .clone()
+            .ok_or_else(|| format!("--request is required\n{USAGE}"))?;
+        let (method, url) = request
+            .split_once(' ')
+            .ok_or_else(|| format!("--request {request:?}: expected 'METHOD URL'"))?;
+        let (scheme, rest) = url.split_once("://").unwrap_or(("https", url));
+        let (authority, path) = match rest.find(['/', '?']) {
+            Some(i) if rest[i..].starts_with('?') => (&rest[..i], format!("/{}", &rest[i..])),
+            Some(i) => (&rest[..i], rest[i..].to_owned()),
+            None => (rest, "/".to_owned()),
+        };
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let mut code = 0;
+        for cfg in &load(&o.files, base)? {
+            let (rules, reports) = compile(cfg).map_err(|e| e.to_string())?;
+            for r in reports
+                .iter()
+                .filter(|r| !matches!(r.status, Status::Ready))
+            {
+                print_report(r);
+            }
+            let uris = rules.jwks_uris();
+            let mut keys = KeyStore::new(&uris, rules.jwks_policy);
+            for (uri, file) in &o.jwks {
+                let id = uris
+                    .iter()
+                    .position(|u| u == uri)
+                    .ok_or_else(|| format!("--jwks {uri}: no rule uses this JWKS URI"))?;
+                let body = std::fs::read(file).map_err(|e| format!("{file}: {e}"))?;
+                keys.install(id, &body, now_ms)
+                    .map_err(|e| format!("{file}: {e}"))?;
+            }
+            let mut cache = TokenCache::default();
+            let mut introspection = Default::default();
+            let mut mints = Default::default();
+            let answers = Default::default();
+            let mut env = AuthEnv {
+                keys: &mut keys,
+                cache: &mut cache,
+                crypto: &PureRust,
+                introspection: &mut introspection,
+                mints: &mut mints,
+                answers: &answers,
+                now_ms,
+            };
+            let req = Request {
+                authority,
+                method,
+                path: &path,
+                scheme,
+                headers: &o.headers,
+                remote_address: "127.0.0.1:0",
+                protocol: "HTTP/1.1",
+            };
+            for line in apirule_wasm::explain::explain(&rules, &req, &mut env) {
+                if line.starts_with("decision:") && !line.starts_with("decision: allow") {
+                    code = 1;
+                }
+                println!("{line}");
+            }
+        }
+        Ok(code)
     }
 
     fn print_report(r: &Report) {
