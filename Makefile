@@ -12,7 +12,7 @@ ENVOY    ?= $(VENV)/bin/envoy
 STAMP    := $(VENV)/.installed
 IDP      := tests/idp/node_modules/.installed
 
-.PHONY: build test run cli lint clean tools bench .wasm-target
+.PHONY: build test run cli lint clean tools bench oci push .wasm-target .apt-tools
 
 # ---- tools (idempotent) -----------------------------------------------------------------------
 tools: .wasm-target $(STAMP) $(IDP)
@@ -24,6 +24,11 @@ $(STAMP): tests/requirements.txt
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 	@touch $(STAMP)
+
+# Debian tools the OCI round-trip test needs (a registry and a client); installed once.
+.apt-tools:
+	@command -v skopeo >/dev/null && command -v docker-registry >/dev/null || \
+	  { apt-get update -qq && apt-get install -y -qq skopeo docker-registry >/dev/null; }
 
 # The OpenID provider the tests and `make run` use (node-oidc-provider, locked versions).
 $(IDP): tests/idp/package-lock.json
@@ -40,8 +45,24 @@ cli:
 	@echo "cli: target/release/apirule"
 
 # ---- test: unit tests of the core, then end to end through the real Envoy -----------------------
-test: build $(STAMP) $(IDP)
+test: build $(STAMP) $(IDP) .apt-tools
 	ENVOY=$(abspath $(ENVOY)) cargo test --locked
+
+# ---- oci / push: the module as an OCI image Istio can pull (no Docker daemon) -------------------
+TAG      ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+OCI_DIR  := target/oci
+REGISTRY ?=
+oci: build cli
+	rm -rf $(OCI_DIR)
+	target/release/apirule oci --wasm $(WASM) --out $(OCI_DIR) --tag $(TAG)
+
+# make push REGISTRY=registry.example.com/team/apirule-wasm [TAG=...] [TLS_VERIFY=false]
+TLS_VERIFY ?= true
+push: oci .apt-tools
+	@test -n "$(REGISTRY)" || { echo "usage: make push REGISTRY=host[:port]/name [TAG=$(TAG)]"; exit 2; }
+	skopeo copy --dest-tls-verify=$(TLS_VERIFY) oci:$(OCI_DIR):$(TAG) docker://$(REGISTRY):$(TAG)
+	@echo "pushed $(REGISTRY):$(TAG); sha256 for the WasmPlugin:"
+	@sha256sum $(WASM) | cut -d' ' -f1
 
 # ---- bench: throughput side by side (BENCH_SECONDS, BENCH_ROUNDS to tune) ----------------------
 bench: build $(STAMP) $(IDP)

@@ -5,6 +5,7 @@
 //! apirule check [--default-domain DOMAIN] [--jwt-handler ory|istio] [--gateway NS/NAME] FILE...
 //! apirule explain --rules FILE... --request 'GET https://host/path' [-H 'Name: value']...
 //!                 [--jwks URI=FILE]... [--default-domain DOMAIN] [--jwt-handler ory|istio]
+//! apirule oci --wasm MODULE --out DIR [--tag TAG]
 //! ```
 //! Files are YAML (several documents allowed) or JSON: APIRule objects, `List`s of them, a whole
 //! plugin configuration (`{"apiRules": [...]}`), or an Envoy configuration whose wasm filter
@@ -21,6 +22,9 @@ fn main() {
 }
 
 #[cfg(not(target_arch = "wasm32"))]
+mod oci;
+
+#[cfg(not(target_arch = "wasm32"))]
 mod cli {
     use apirule_wasm::compile::{compile, Report, Status};
     use apirule_wasm::config::{JwtHandler, PluginConfig};
@@ -29,12 +33,14 @@ mod cli {
     use serde_json::Value;
 
     const USAGE: &str = "usage: apirule check [--default-domain DOMAIN] [--jwt-handler ory|istio] [--gateway NS/NAME] FILE...
-       apirule explain --rules FILE... --request 'GET https://host/path' [-H 'Name: value']... [--jwks URI=FILE]...";
+       apirule explain --rules FILE... --request 'GET https://host/path' [-H 'Name: value']... [--jwks URI=FILE]...
+       apirule oci --wasm MODULE --out DIR [--tag TAG]";
 
     pub fn run(args: Vec<String>) -> i32 {
         let result = match args.first().map(String::as_str) {
             Some("check") => check(&args[1..]),
             Some("explain") => explain(&args[1..]),
+            Some("oci") => oci(&args[1..]),
             Some("-h" | "--help" | "help") => {
                 println!("{USAGE}");
                 return 0;
@@ -253,6 +259,33 @@ mod cli {
             }
         }
         Ok(code)
+    }
+
+    fn oci(args: &[String]) -> Result<i32, String> {
+        let (mut wasm, mut out, mut tag) = (None, None, "latest".to_owned());
+        let mut it = args.iter();
+        while let Some(arg) = it.next() {
+            let value = it
+                .next()
+                .cloned()
+                .ok_or_else(|| format!("{arg} needs a value\n{USAGE}"))?;
+            match arg.as_str() {
+                "--wasm" => wasm = Some(value),
+                "--out" => out = Some(value),
+                "--tag" => tag = value,
+                other => return Err(format!("unknown option {other}\n{USAGE}")),
+            }
+        }
+        let (Some(wasm), Some(out)) = (wasm, out) else {
+            return Err(format!("--wasm and --out are required\n{USAGE}"));
+        };
+        let digest = crate::oci::build(
+            std::path::Path::new(&wasm),
+            std::path::Path::new(&out),
+            &tag,
+        )?;
+        println!("{out}:{tag} {digest}");
+        Ok(0)
     }
 
     fn print_report(r: &Report) {
