@@ -218,6 +218,19 @@ impl IntrospectionRule {
         })
     }
 
+    /// The endpoints this rule calls (introspection, token), as (URI, upstream).
+    pub fn upstreams(&self) -> Vec<(String, Upstream)> {
+        let mut out: Vec<(String, Upstream)> = self
+            .upstream
+            .iter()
+            .map(|u| (self.url.clone(), u.clone()))
+            .collect();
+        if let Some(p) = &self.pre_auth {
+            out.push((p.token_url.clone(), p.upstream.clone()));
+        }
+        out
+    }
+
     pub fn check(&self, req: &crate::decide::Request<'_>, env: &mut AuthEnv<'_>) -> Outcome {
         let Some(token) = crate::jwt::ory::extract(self.token_from.as_ref(), req) else {
             return Outcome::NotResponsible;

@@ -26,5 +26,6 @@ pub mod introspection;
 pub mod jwt;
 pub mod matcher;
 pub mod mutate;
+pub mod render;
 pub mod response;
 pub mod validate;

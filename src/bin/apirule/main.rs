@@ -5,6 +5,8 @@
 //! apirule check [--default-domain DOMAIN] [--jwt-handler ory|istio] [--gateway NS/NAME] FILE...
 //! apirule explain --rules FILE... --request 'GET https://host/path' [-H 'Name: value']...
 //!                 [--jwks URI=FILE]... [--default-domain DOMAIN] [--jwt-handler ory|istio]
+//! apirule render --istio [--image oci://REF] [--sha256 HEX] [common options] FILE...
+//! apirule render --envoy [--port P] [--admin-port P] [--wasm PATH] [--service NAME.NS=HOST:PORT]... FILE...
 //! apirule oci --wasm MODULE --out DIR [--tag TAG]
 //! ```
 //! Files are YAML (several documents allowed) or JSON: APIRule objects, `List`s of them, a whole
@@ -34,6 +36,8 @@ mod cli {
 
     const USAGE: &str = "usage: apirule check [--default-domain DOMAIN] [--jwt-handler ory|istio] [--gateway NS/NAME] FILE...
        apirule explain --rules FILE... --request 'GET https://host/path' [-H 'Name: value']... [--jwks URI=FILE]...
+       apirule render --istio [--image oci://REF] [--sha256 HEX] FILE...
+       apirule render --envoy [--port P] [--admin-port P] [--wasm PATH] [--service NAME.NS=HOST:PORT]... FILE...
        apirule oci --wasm MODULE --out DIR [--tag TAG]";
 
     pub fn run(args: Vec<String>) -> i32 {
@@ -41,6 +45,7 @@ mod cli {
             Some("check") => check(&args[1..]),
             Some("explain") => explain(&args[1..]),
             Some("oci") => oci(&args[1..]),
+            Some("render") => render(&args[1..]),
             Some("-h" | "--help" | "help") => {
                 println!("{USAGE}");
                 return 0;
@@ -126,13 +131,16 @@ mod cli {
         let mut configs = Vec::new();
         for file in files {
             for doc in read_documents(file)? {
-                let plugin = if doc.get("apiRules").is_some() {
-                    Some(doc)
-                } else if doc.get("static_resources").is_some() {
-                    embedded_plugin_config(&doc).map_err(|e| format!("{file}: {e}"))?
-                } else {
-                    base.api_rules.push(doc);
-                    None
+                let plugin = match classify(doc) {
+                    Doc::Plugin(p) => Some(p),
+                    Doc::Envoy(e) => {
+                        embedded_plugin_config(&e).map_err(|e| format!("{file}: {e}"))?
+                    }
+                    Doc::ApiRule(a) => {
+                        base.api_rules.push(a);
+                        None
+                    }
+                    Doc::Other => None,
                 };
                 if let Some(p) = plugin {
                     let bytes = serde_json::to_vec(&p).map_err(|e| e.to_string())?;
@@ -145,6 +153,37 @@ mod cli {
             configs.insert(0, base);
         }
         Ok(configs)
+    }
+
+    enum Doc {
+        Plugin(Value),
+        Envoy(Value),
+        ApiRule(Value),
+        Other,
+    }
+
+    /// A plugin configuration, an Istio WasmPlugin (its `pluginConfig`), an Envoy configuration,
+    /// an APIRule (or anything claiming Kyma's group), or an object of another API (skipped).
+    fn classify(doc: Value) -> Doc {
+        let api = doc.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+        let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("");
+        if doc.get("apiRules").is_some() {
+            Doc::Plugin(doc)
+        } else if kind == "WasmPlugin" && api.starts_with("extensions.istio.io/") {
+            match doc.get("spec").and_then(|s| s.get("pluginConfig")) {
+                Some(p) => Doc::Plugin(p.clone()),
+                None => Doc::Other,
+            }
+        } else if doc.get("static_resources").is_some() {
+            Doc::Envoy(doc)
+        } else if api.is_empty()
+            || api.starts_with("gateway.kyma-project.io/")
+            || kind.ends_with("List")
+        {
+            Doc::ApiRule(doc)
+        } else {
+            Doc::Other
+        }
     }
 
     /// The plugin configuration of the apirule wasm filter in an Envoy configuration.
@@ -257,6 +296,135 @@ mod cli {
                 }
                 println!("{line}");
             }
+        }
+        Ok(code)
+    }
+
+    fn render(args: &[String]) -> Result<i32, String> {
+        let mut base = empty_config()?;
+        let mut mode = None;
+        let (mut image, mut sha256) = ("oci://REGISTRY/apirule-wasm:TAG".to_owned(), None);
+        let (mut port, mut admin, mut wasm) = (
+            10000u16,
+            9901u16,
+            "target/wasm32-wasip1/release/apirule_wasm.wasm".to_owned(),
+        );
+        let mut services = std::collections::BTreeMap::new();
+        let mut rest = Vec::new();
+        let mut it = args.iter();
+        while let Some(arg) = it.next() {
+            let mut value = || {
+                it.next()
+                    .cloned()
+                    .ok_or_else(|| format!("{arg} needs a value\n{USAGE}"))
+            };
+            match arg.as_str() {
+                "--istio" | "--envoy" => mode = Some(arg.clone()),
+                "--image" => image = value()?,
+                "--sha256" => sha256 = Some(value()?),
+                "--port" => {
+                    port = value()?
+                        .parse()
+                        .map_err(|_| "--port takes a number".to_owned())?
+                }
+                "--admin-port" => {
+                    admin = value()?
+                        .parse()
+                        .map_err(|_| "--admin-port takes a number".to_owned())?
+                }
+                "--wasm" => wasm = value()?,
+                "--service" => {
+                    let v = value()?;
+                    let (k, addr) = v
+                        .split_once('=')
+                        .ok_or_else(|| format!("--service {v:?}: expected NAME.NS=HOST:PORT"))?;
+                    services.insert(k.to_owned(), addr.to_owned());
+                }
+                _ => rest.push(arg.clone()),
+            }
+        }
+        let o = parse(&rest, &mut base, false)?;
+        // One plugin configuration: the one given, or one built from the APIRule files.
+        let mut plain = Vec::new();
+        let mut given = Vec::new();
+        for file in &o.files {
+            for doc in read_documents(file)? {
+                match classify(doc) {
+                    Doc::Plugin(p) => given.push(p),
+                    Doc::Envoy(e) => given
+                        .extend(embedded_plugin_config(&e).map_err(|e| format!("{file}: {e}"))?),
+                    Doc::ApiRule(a) => plain.push(a),
+                    Doc::Other => {}
+                }
+            }
+        }
+        let config_json = match (given.len(), plain.is_empty()) {
+            (0, _) => {
+                let mut c = serde_json::json!({"apiRules": plain});
+                if let Some(d) = &base.default_domain {
+                    c["defaultDomain"] = serde_json::json!(d);
+                }
+                if base.jwt_handler == JwtHandler::Istio {
+                    c["jwtHandler"] = serde_json::json!("istio");
+                }
+                if let Some(g) = &base.gateway {
+                    c["gateway"] = serde_json::json!(g);
+                }
+                c
+            }
+            (1, true) => given.remove(0),
+            _ => {
+                return Err(
+                    "render takes APIRule files or one plugin configuration, not both".into(),
+                )
+            }
+        };
+        let bytes = serde_json::to_vec(&config_json).map_err(|e| e.to_string())?;
+        let config = PluginConfig::from_json(&bytes).map_err(|e| e.to_string())?;
+        let (_, reports) = compile(&config).map_err(|e| e.to_string())?;
+        let mut code = 0;
+        for r in reports
+            .iter()
+            .filter(|r| !matches!(r.status, Status::Ready))
+        {
+            code = 1;
+            eprintln!(
+                "note: {}/{} is not rendered ({})",
+                r.namespace,
+                r.name,
+                match &r.status {
+                    Status::Error(f) => describe(f).replace('\n', "; "),
+                    Status::Ignored(why) => why.clone(),
+                    Status::Ready => String::new(),
+                }
+            );
+        }
+        let docs = match mode.as_deref() {
+            Some("--istio") => {
+                apirule_wasm::render::istio(&config_json, &config, &image, sha256.as_deref())
+                    .map_err(|e| e.to_string())?
+            }
+            Some("--envoy") => {
+                let opts = apirule_wasm::render::EnvoyOptions {
+                    listen: "127.0.0.1",
+                    port,
+                    admin_port: admin,
+                    wasm: &wasm,
+                    services,
+                };
+                vec![apirule_wasm::render::envoy(&config_json, &config, &opts)
+                    .map_err(|e| e.to_string())?]
+            }
+            _ => return Err(format!("render needs --istio or --envoy\n{USAGE}")),
+        };
+        for (i, doc) in docs.iter().enumerate() {
+            if i > 0 {
+                println!("---");
+            }
+            print!(
+                "{}",
+                serde_norway::to_string(doc).map_err(|e| e.to_string())?
+            );
         }
         Ok(code)
     }

@@ -1,0 +1,309 @@
+//! `apirule render`: the configuration that serves APIRules without Kyma's controller.
+//!
+//! - `--istio`: the `WasmPlugin` carrying the plugin configuration, and per APIRule the
+//!   `VirtualService` that routes its hosts and paths to its services with its timeouts (what
+//!   Kyma's controller generated; headers and CORS are the filter's job).
+//! - `--envoy`: a complete Envoy bootstrap: listener, the wasm filter, routes per host and path to
+//!   the services' clusters, and the JWKS and introspection clusters (TLS for `https`).
+//!
+//! Both work from the same validated model the filter compiles.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use crate::callout::Upstream;
+use crate::compile::{compile, Check, CompiledAccess, RuleSet, Status};
+use crate::config::model::{ApiRule, PathSpec, Service};
+use crate::config::{ConfigError, PluginConfig};
+use crate::validate::{check_object, Context};
+
+/// The valid APIRules of a configuration, with their gateways, and the compiled rule set.
+pub fn models(
+    config: &PluginConfig,
+) -> Result<(Vec<(ApiRule, Option<String>)>, RuleSet), ConfigError> {
+    let (set, reports) = compile(config)?;
+    let mut out = Vec::new();
+    for (obj, report) in config.objects()?.into_iter().zip(&reports) {
+        if report.status != Status::Ready {
+            continue;
+        }
+        // Already known valid and without host clashes: validate again only to get the model.
+        let free = |_: &str| false;
+        let ctx = Context {
+            default_domain: config.default_domain.as_deref(),
+            jwt_handler: config.jwt_handler,
+            host_taken: &free,
+        };
+        let checked = check_object(obj, &ctx);
+        if let Ok(model) = checked.result {
+            out.push((model, checked.gateway));
+        }
+    }
+    Ok((out, set))
+}
+
+/// The VirtualService regex of a path (literal text escaped, unlike Kyma's controller).
+pub fn route_match(path: &PathSpec) -> Value {
+    const SEG: &str = "([A-Za-z0-9-._~!$&'()*+,;=:@]|%[0-9a-fA-F]{2})";
+    const ANY: &str = "([A-Za-z0-9-._~!$&'()*+,;=:@/]|%[0-9a-fA-F]{2})";
+    match path {
+        PathSpec::Any => json!({"prefix": "/"}),
+        PathSpec::Regex(re) => json!({"regex": re}),
+        PathSpec::Template(t) => {
+            let segments: Vec<&str> = t.trim_start_matches('/').split('/').collect();
+            let last_double = segments.iter().rposition(|s| *s == "{**}");
+            let mut re = String::from("^");
+            for (i, seg) in segments.iter().enumerate() {
+                re.push('/');
+                match *seg {
+                    "{*}" => re.push_str(&format!("{SEG}+")),
+                    // Last: zero or more characters; in the middle: at least one.
+                    "{**}" if Some(i) == last_double && i == segments.len() - 1 => {
+                        re.push_str(&format!("{ANY}*"))
+                    }
+                    "{**}" => re.push_str(&format!("{ANY}+")),
+                    lit => re.push_str(&escape(lit)),
+                }
+            }
+            re.push('$');
+            json!({"regex": re})
+        }
+    }
+}
+
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn methods_regex(rule: &crate::config::model::Rule) -> String {
+    format!("^({})$", rule.methods.names().collect::<Vec<_>>().join("|"))
+}
+
+/// `--istio`: the WasmPlugin, then one VirtualService per valid APIRule.
+pub fn istio(
+    config_json: &Value,
+    config: &PluginConfig,
+    image: &str,
+    sha256: Option<&str>,
+) -> Result<Vec<Value>, ConfigError> {
+    let (models, _) = models(config)?;
+    let mut spec = json!({
+        "selector": {"matchLabels": {"istio": "ingressgateway"}},
+        "url": image,
+        "phase": "AUTHN",
+        "failStrategy": "FAIL_CLOSE",
+        "pluginConfig": config_json,
+    });
+    if let Some(sum) = sha256 {
+        spec["sha256"] = json!(sum);
+    }
+    let mut docs = vec![json!({
+        "apiVersion": "extensions.istio.io/v1alpha1",
+        "kind": "WasmPlugin",
+        "metadata": {"name": "apirule-wasm", "namespace": "istio-system"},
+        "spec": spec,
+    })];
+    for (api, gateway) in models {
+        let http: Vec<Value> = api
+            .rules
+            .iter()
+            .filter_map(|r| {
+                let svc = r.service.as_ref()?;
+                Some(json!({
+                    "name": format!("rule-{}", r.index),
+                    "match": [{"uri": route_match(&r.path), "method": {"regex": methods_regex(r)}}],
+                    "route": [{"destination": {"host": svc.fqdn(), "port": {"number": svc.port}}, "weight": 100}],
+                    "timeout": format!("{}s", r.timeout_s),
+                }))
+            })
+            .collect();
+        docs.push(json!({
+            "apiVersion": "networking.istio.io/v1",
+            "kind": "VirtualService",
+            "metadata": {
+                "name": api.name,
+                "namespace": api.namespace,
+                "labels": {"apirule.gateway.kyma-project.io/v1beta1": format!("{}.{}", api.name, api.namespace)},
+            },
+            "spec": {
+                "hosts": api.hosts,
+                "gateways": [gateway.unwrap_or_else(|| "kyma-system/kyma-gateway".into())],
+                "http": http,
+            },
+        }));
+    }
+    Ok(docs)
+}
+
+pub struct EnvoyOptions<'a> {
+    pub listen: &'a str,
+    pub port: u16,
+    pub admin_port: u16,
+    pub wasm: &'a str,
+    /// `name.namespace` → `host:port` for services outside a cluster.
+    pub services: BTreeMap<String, String>,
+}
+
+fn cluster_for(svc: &Service) -> String {
+    format!("outbound|{}||{}", svc.port, svc.fqdn())
+}
+
+fn static_cluster(name: &str, host: &str, port: u16, tls_sni: Option<&str>) -> Value {
+    let ip = host.parse::<std::net::IpAddr>().is_ok();
+    let mut c = json!({
+        "name": name,
+        "type": if ip { "STATIC" } else { "LOGICAL_DNS" },
+        "dns_lookup_family": "V4_PREFERRED",
+        "connect_timeout": "5s",
+        "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [{"endpoint": {"address":
+            {"socket_address": {"address": host, "port_value": port}}}}]}]},
+    });
+    if let Some(sni) = tls_sni {
+        c["transport_socket"] = json!({
+            "name": "envoy.transport_sockets.tls",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+                "sni": sni,
+            }
+        });
+    }
+    c
+}
+
+/// `--envoy`: a complete bootstrap for a local Envoy (func-e, or any Envoy binary).
+pub fn envoy(
+    config_json: &Value,
+    config: &PluginConfig,
+    o: &EnvoyOptions<'_>,
+) -> Result<Value, ConfigError> {
+    let (models, set) = models(config)?;
+    let mut clusters: BTreeMap<String, Value> = BTreeMap::new();
+    let mut vhosts = Vec::new();
+    for (api, _) in &models {
+        let mut routes = Vec::new();
+        for r in &api.rules {
+            let Some(svc) = &r.service else { continue };
+            let name = cluster_for(svc);
+            let key = format!("{}.{}", svc.name, svc.namespace);
+            let (host, port) = match o.services.get(&key).and_then(|a| a.rsplit_once(':')) {
+                Some((h, p)) => (h.to_owned(), p.parse().unwrap_or(svc.port as u16)),
+                None => (svc.fqdn(), svc.port as u16),
+            };
+            clusters
+                .entry(name.clone())
+                .or_insert_with(|| static_cluster(&name, &host, port, None));
+            let mut m = match route_match(&r.path) {
+                Value::Object(m) => m,
+                _ => serde_json::Map::new(),
+            };
+            if let Some(re) = m.remove("regex") {
+                m.insert("safe_regex".into(), json!({"regex": re}));
+            }
+            m.insert(
+                "headers".into(),
+                json!([{"name": ":method", "string_match": {"safe_regex": {"regex": methods_regex(r)}}}]),
+            );
+            routes.push(json!({
+                "match": m,
+                "route": {"cluster": name, "timeout": format!("{}s", r.timeout_s)},
+            }));
+        }
+        vhosts.push(json!({"name": format!("{}.{}", api.namespace, api.name), "domains": api.hosts, "routes": routes}));
+    }
+    // The clusters the filter calls (JWKS, introspection), named as the filter names them.
+    let mut callouts: Vec<(String, Upstream)> = set.jwks.clone();
+    for api in &set.api_rules {
+        for r in &api.rules {
+            if let CompiledAccess::Authenticate(checks) = &r.access {
+                for c in checks {
+                    if let Check::Introspection(i) = c {
+                        callouts.extend(i.upstreams());
+                    }
+                }
+            }
+        }
+    }
+    for (uri, up) in callouts {
+        let tls = uri.starts_with("https://");
+        let (host, port) = match up.authority.rsplit_once(':') {
+            Some((h, p)) if p.parse::<u16>().is_ok() => (h.to_owned(), p.parse().unwrap_or(443)),
+            _ => (up.authority.clone(), if tls { 443 } else { 80 }),
+        };
+        let sni = tls.then_some(host.as_str());
+        clusters
+            .entry(up.cluster.clone())
+            .or_insert_with(|| static_cluster(&up.cluster, &host, port, sni));
+    }
+    Ok(json!({
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": o.admin_port}}},
+        "static_resources": {
+            "listeners": [{
+                "name": "gateway",
+                "address": {"socket_address": {"address": o.listen, "port_value": o.port}},
+                "filter_chains": [{"filters": [{
+                    "name": "envoy.filters.network.http_connection_manager",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                        "stat_prefix": "gateway",
+                        "normalize_path": true,
+                        "merge_slashes": true,
+                        "strip_any_host_port": true,
+                        "route_config": {"name": "apirules", "virtual_hosts": vhosts},
+                        "http_filters": [
+                            {"name": "envoy.filters.http.wasm", "typed_config": {
+                                "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+                                "config": {
+                                    "name": "apirule", "root_id": "apirule", "failure_policy": "FAIL_CLOSED",
+                                    "vm_config": {"runtime": "envoy.wasm.runtime.v8", "code": {"local": {"filename": o.wasm}}},
+                                    "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue",
+                                                      "value": config_json.to_string()}
+                                }
+                            }},
+                            {"name": "envoy.filters.http.router", "typed_config": {
+                                "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}
+                        ]
+                    }
+                }]}]
+            }],
+            "clusters": clusters.into_values().collect::<Vec<_>>(),
+        }
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn re(t: &str) -> String {
+        route_match(&PathSpec::Template(t.into()))["regex"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    #[test]
+    fn templates_become_anchored_regexes() {
+        assert_eq!(re("/file.txt"), "^/file\\.txt$");
+        let r = regex_lite::Regex::new(&re("/a/{**}/b")).ok();
+        assert!(r
+            .as_ref()
+            .is_some_and(|r| r.is_match("/a/x/y/b") && !r.is_match("/a//b")));
+        let r = regex_lite::Regex::new(&re("/a/{**}")).ok();
+        assert!(r
+            .as_ref()
+            .is_some_and(|r| r.is_match("/a/") && r.is_match("/a/x/y") && !r.is_match("/a")));
+        let r = regex_lite::Regex::new(&re("/u/{*}")).ok();
+        assert!(r
+            .as_ref()
+            .is_some_and(|r| r.is_match("/u/1") && !r.is_match("/u/1/2") && !r.is_match("/u/")));
+        assert_eq!(route_match(&PathSpec::Any), json!({"prefix": "/"}));
+    }
+}

@@ -1,0 +1,213 @@
+//! `apirule render` and `wasm-plugin.yaml`: Istio objects valid against Istio's CRD schemas, and a
+//! rendered Envoy bootstrap that Envoy accepts and that serves APIRules.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+use serde_json::Value;
+
+fn apirule(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_apirule"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn crd_validate(crds: &[&str], objects: &std::path::Path) -> String {
+    let mut cmd = Command::new(repo().join(".venv/bin/python"));
+    cmd.arg(repo().join("tests/crd_validate.py"));
+    for c in crds {
+        cmd.arg(reference().join("crds").join(c));
+    }
+    let out = cmd.arg("--").arg(objects).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+#[test]
+fn istio_rendering_and_the_shipped_wasm_plugin_match_istio_crds() {
+    let ex = reference().join("kyma-examples");
+    let files: Vec<String> = [
+        "01-v2-noauth-sample-cr.yaml",
+        "02-v2-noauth-three-rules-short-host.yaml",
+        "05-v2-short-host.yaml",
+        "06-v2-rule-level-service-override.yaml",
+    ]
+    .iter()
+    .map(|f| ex.join(f).to_string_lossy().into_owned())
+    .collect();
+    let mut args = vec![
+        "render",
+        "--istio",
+        "--image",
+        "oci://registry.example.com/apirule-wasm:0.1.0",
+        "--default-domain",
+        "local.kyma.dev",
+    ];
+    args.extend(files.iter().map(String::as_str));
+    let (code, yaml, err) = apirule(&args);
+    assert_eq!(code, 1, "06 has a placeholder host and is left out: {err}");
+    assert!(
+        err.contains("httpbin/multi-workload is not rendered"),
+        "{err}"
+    );
+    let dir = scratch("render");
+    let path = dir.join("istio.yaml");
+    std::fs::write(&path, &yaml).unwrap();
+    let report = crd_validate(
+        &["istio-wasmplugins.yaml", "istio-virtualservices.yaml"],
+        &path,
+    );
+    assert!(report.contains("valid WasmPlugin apirule-wasm"), "{report}");
+    assert!(report.contains("4 objects valid"), "{report}");
+
+    // What the VirtualService says: routes in rule order, methods, timeouts, destinations.
+    let docs: Vec<Value> = yaml_documents(&path);
+    let vs = docs
+        .iter()
+        .find(|d| d["kind"] == "VirtualService" && d["metadata"]["name"] == "httpbin")
+        .unwrap();
+    assert_eq!(vs["spec"]["hosts"][0], "httpbin.local.kyma.dev");
+    assert_eq!(vs["spec"]["gateways"][0], "kyma-system/kyma-gateway");
+    let http = vs["spec"]["http"].as_array().unwrap();
+    assert_eq!(http.len(), 3);
+    assert_eq!(http[0]["match"][0]["uri"]["regex"], "^/anything$");
+    assert_eq!(http[0]["match"][0]["method"]["regex"], "^(POST)$");
+    assert_eq!(
+        http[2]["route"][0]["destination"]["host"],
+        "httpbin.test.svc.cluster.local"
+    );
+    assert_eq!(http[2]["timeout"], "180s");
+    let sample = docs
+        .iter()
+        .find(|d| d["metadata"]["name"] == "service-exposed")
+        .unwrap();
+    assert_eq!(sample["spec"]["http"][0]["match"][0]["uri"]["prefix"], "/");
+    assert_eq!(sample["spec"]["http"][0]["timeout"], "360s");
+    let wp = &docs[0];
+    assert_eq!(wp["spec"]["phase"], "AUTHN");
+    assert_eq!(wp["spec"]["failStrategy"], "FAIL_CLOSE");
+    assert_eq!(
+        wp["spec"]["pluginConfig"]["apiRules"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+
+    // The shipped wasm-plugin.yaml: valid for Istio, and its APIRules are Ready.
+    let shipped = repo().join("wasm-plugin.yaml");
+    let report = crd_validate(&["istio-wasmplugins.yaml"], &shipped);
+    assert!(report.contains("valid WasmPlugin apirule-wasm"), "{report}");
+    let (code, out, _) = apirule(&["check", shipped.to_str().unwrap()]);
+    assert_eq!(
+        (code, out.trim()),
+        (
+            0,
+            "default/httpbin (gateway.kyma-project.io/v2 APIRule): Ready"
+        )
+    );
+}
+
+#[test]
+fn rendered_envoy_bootstrap_serves_the_apirules() {
+    let upstream = Upstream::start();
+    let dir = scratch("render-envoy");
+    let rules = dir.join("apirules.yaml");
+    std::fs::write(
+        &rules,
+        "apiVersion: gateway.kyma-project.io/v2
+kind: APIRule
+metadata: {name: shop, namespace: prod}
+spec:
+  hosts: [shop.example.com]
+  gateway: kyma-system/kyma-gateway
+  service: {name: shop, namespace: prod, port: 8080}
+  rules:
+    - {path: '/anything/orders/{*}', methods: [GET], noAuth: true}
+    - {path: '/delay/{*}', methods: [GET], noAuth: true, timeout: 1}
+    - {path: /anything/admin, methods: [GET], jwt: {authentications: [{issuer: 'https://idp.example.com', jwksUri: 'https://idp.example.com/certs'}]}}
+",
+    )
+    .unwrap();
+    let (port, admin) = (free_port(), free_port());
+    let service = format!("shop.prod=127.0.0.1:{}", upstream.port);
+    let wasm = wasm_path();
+    let (code, yaml, err) = apirule(&[
+        "render",
+        "--envoy",
+        "--port",
+        &port.to_string(),
+        "--admin-port",
+        &admin.to_string(),
+        "--wasm",
+        wasm.to_str().unwrap(),
+        "--service",
+        &service,
+        rules.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let path = dir.join("envoy.yaml");
+    std::fs::write(&path, &yaml).unwrap();
+    let out = Command::new(envoy_bin())
+        .args(["--mode", "validate", "-c"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The JWKS cluster is there under the name the filter uses, with TLS for https.
+    let cfg: Value =
+        serde_json::to_value(serde_norway::from_str::<serde_norway::Value>(&yaml).unwrap())
+            .unwrap();
+    let clusters = cfg["static_resources"]["clusters"].as_array().unwrap();
+    let idp = clusters
+        .iter()
+        .find(|c| c["name"] == "outbound|443||idp.example.com")
+        .unwrap();
+    assert_eq!(
+        idp["transport_socket"]["typed_config"]["sni"],
+        "idp.example.com"
+    );
+
+    let envoy = Envoy::start_raw(port, admin, &cfg, 1);
+    let host = "shop.example.com";
+    assert_eq!(envoy.get(host, "/anything/orders/42").status, 200);
+    assert_eq!(
+        envoy
+            .get(&format!("{host}:{port}"), "/anything/orders/42")
+            .status,
+        200,
+        "host port ignored"
+    );
+    assert_eq!(envoy.get(host, "/anything/orders/").status, 404);
+    assert_eq!(
+        envoy
+            .send("POST", host, "/anything/orders/42", &[], "")
+            .status,
+        404
+    );
+    assert_eq!(envoy.get(host, "/anything/admin").status, 403);
+    assert_eq!(
+        envoy.get(host, "/delay/3").status,
+        504,
+        "the rule's timeout on the route"
+    );
+}
