@@ -18,10 +18,11 @@ use crate::config::model::{ApiRule, PathSpec, Service};
 use crate::config::{ConfigError, PluginConfig};
 use crate::validate::{check_object, Context};
 
+/// A valid APIRule and the gateway it is bound to.
+pub type Model = (ApiRule, Option<String>);
+
 /// The valid APIRules of a configuration, with their gateways, and the compiled rule set.
-pub fn models(
-    config: &PluginConfig,
-) -> Result<(Vec<(ApiRule, Option<String>)>, RuleSet), ConfigError> {
+pub fn models(config: &PluginConfig) -> Result<(Vec<Model>, RuleSet), ConfigError> {
     let (set, reports) = compile(config)?;
     let mut out = Vec::new();
     for (obj, report) in config.objects()?.into_iter().zip(&reports) {
