@@ -365,6 +365,7 @@ mod tests {
             mints: &mut mints,
             answers: &answers,
             now_ms: 0,
+            since_ms: 0,
         };
         super::decide(set, r, &mut env)
     }

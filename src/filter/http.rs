@@ -126,7 +126,8 @@ impl HttpFilter {
             return Act::Reply(busy(), "-".into());
         };
         let rules = Rc::clone(&state.rules);
-        let mut env = state.env(now_ms(), &self.answers);
+        let since = request.start_ms;
+        let mut env = state.env(now_ms(), since, &self.answers);
         act_of(decide(&rules, &request.view(), &mut env))
     }
 
@@ -267,12 +268,9 @@ impl Context for HttpFilter {
 
 impl HttpContext for HttpFilter {
     fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
-        let (Ok(authority), Ok(method), Ok(path), Ok(scheme)) = (
-            header(":authority"),
-            header(":method"),
-            header(":path"),
-            header(":scheme"),
-        ) else {
+        let (Ok(authority), Ok(method), Ok(path)) =
+            (header(":authority"), header(":method"), header(":path"))
+        else {
             // Without the request line nothing can be decided: fail closed.
             error!("could not read the request headers; denying");
             return internal_error();
@@ -283,7 +281,7 @@ impl HttpContext for HttpFilter {
             authority: &authority,
             method: &method,
             path: &path,
-            scheme: &scheme,
+            scheme: "",
             headers: &[],
             remote_address: "",
             protocol: "",
@@ -312,16 +310,24 @@ impl HttpContext for HttpFilter {
         } else {
             (String::new(), String::new())
         };
+        // Only rules that authenticate or mutate read the scheme and the clock (host calls).
+        let involved = matched.needs_headers() || matched.needs_connection();
+        let scheme = if involved {
+            header(":scheme").unwrap_or_default()
+        } else {
+            String::new()
+        };
         request.headers = &headers;
         request.remote_address = &remote;
         request.protocol = &protocol;
+        request.scheme = &scheme;
 
-        let now = now_ms();
+        let now = if involved { now_ms() } else { 0 };
         let decide_once = |answers: &HashMap<String, Answer>| {
             let Ok(mut state) = shared.try_borrow_mut() else {
                 return Act::Reply(busy(), "-".into());
             };
-            let mut env = state.env(now, answers);
+            let mut env = state.env(now, now, answers);
             act_of(decide_matched(matched, &request, &mut env))
         };
         let mut act = decide_once(&self.answers);
@@ -342,6 +348,7 @@ impl HttpContext for HttpFilter {
                 headers,
                 remote_address: remote,
                 protocol,
+                start_ms: now,
             });
         } else {
             debug!("{method} {}", path_only(&path));

@@ -1,6 +1,9 @@
-//! Counters in Envoy's stats (`/stats/prometheus` shows them with Envoy's custom-metric prefix,
-//! e.g. `wasmcustom_apirule_requests_denied_no_token`). Defined once per VM; a host that refuses a
-//! metric leaves it a no-op, never an error on the request path.
+//! Counters in Envoy's stats (`/stats/prometheus` shows them as `apirule_...`). Defined once per
+//! VM; counted in the VM's memory and flushed on the root context's tick (at most a second
+//! behind), so a request pays no host call for them. A host that refuses a metric leaves it a
+//! no-op, never an error on the request path.
+
+use std::cell::Cell;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
@@ -49,6 +52,7 @@ const NAMES: [&str; 16] = [
 #[derive(Debug, Default)]
 pub struct Metrics {
     ids: Vec<Option<u32>>,
+    pending: Vec<Cell<u64>>,
 }
 
 impl Metrics {
@@ -58,6 +62,17 @@ impl Metrics {
                 .iter()
                 .map(|n| hostcalls::define_metric(MetricType::Counter, n).ok())
                 .collect(),
+            pending: NAMES.iter().map(|_| Cell::new(0)).collect(),
+        }
+    }
+
+    /// Hands the counted increments to the host.
+    pub fn flush(&self) {
+        for (id, n) in self.ids.iter().zip(&self.pending) {
+            let count = n.replace(0);
+            if let (Some(id), true) = (id, count > 0) {
+                let _ = hostcalls::increment_metric(*id, i64::try_from(count).unwrap_or(i64::MAX));
+            }
         }
     }
 
@@ -65,8 +80,8 @@ impl Metrics {
         if n == 0 {
             return;
         }
-        if let Some(Some(id)) = self.ids.get(c as usize) {
-            let _ = hostcalls::increment_metric(*id, i64::try_from(n).unwrap_or(i64::MAX));
+        if let Some(p) = self.pending.get(c as usize) {
+            p.set(p.get().saturating_add(n));
         }
     }
 

@@ -135,6 +135,7 @@ impl RootContext for Root {
                 hits.1.saturating_sub(i),
             );
             state.exported_hits = hits;
+            state.metrics.flush();
         }
         if now.saturating_sub(self.last_purge_ms) > 60_000 {
             self.last_purge_ms = now;

@@ -51,6 +51,8 @@ pub struct OwnedRequest {
     pub headers: Vec<(String, String)>,
     pub remote_address: String,
     pub protocol: String,
+    /// When the request arrived (it waits for at most one key refetch after that).
+    pub start_ms: u64,
 }
 
 impl OwnedRequest {
@@ -83,7 +85,12 @@ impl State {
         }
     }
 
-    pub fn env<'s>(&'s mut self, now_ms: u64, answers: &'s HashMap<String, Answer>) -> AuthEnv<'s> {
+    pub fn env<'s>(
+        &'s mut self,
+        now_ms: u64,
+        since_ms: u64,
+        answers: &'s HashMap<String, Answer>,
+    ) -> AuthEnv<'s> {
         AuthEnv {
             keys: &mut self.keys,
             cache: &mut self.cache,
@@ -92,6 +99,7 @@ impl State {
             mints: &mut self.mints,
             answers,
             now_ms,
+            since_ms,
         }
     }
 }
@@ -115,7 +123,7 @@ pub fn resume_parked(shared: &Shared, root_id: u32) {
         let req = p.request.view();
         let no_answers = HashMap::new();
         let ready = {
-            let mut env = state.env(now, &no_answers);
+            let mut env = state.env(now, p.request.start_ms, &no_answers);
             decide(&rules, &req, &mut env)
         };
         let act = match ready {

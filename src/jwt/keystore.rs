@@ -26,7 +26,9 @@ impl Default for JwksPolicy {
         JwksPolicy {
             // Istio's remote-JWKS cache duration.
             refresh_ms: 300_000,
-            min_refetch_ms: 30_000,
+            // Below max_wait: a token signed with a just-rotated key waits for the refetch
+            // instead of failing; still at most one fetch per 2 s per URI under a kid flood.
+            min_refetch_ms: 2_000,
             // Envoy's failed_refetch_duration.
             retry_ms: 1_000,
             fetch_timeout_ms: 5_000,
@@ -134,12 +136,19 @@ impl KeyStore {
         }
     }
 
-    /// A token named a `kid` the keys do not have. True when a refetch may run for it (the
-    /// request should wait for it), false when one ran too recently (deny now).
-    pub fn want_refetch(&mut self, id: usize, now_ms: u64) -> bool {
-        let min = self.policy.min_refetch_ms;
+    /// A token named a `kid` the keys do not have; the request arrived at `since_ms`. True when
+    /// it should wait for a refetch: one is due as soon as the rate limit allows (at most one per
+    /// `min_refetch` per URI) and it comes within `max_wait`. False when keys fetched after the
+    /// request arrived already lack the kid: the answer is final (a request waits for at most one
+    /// refetch).
+    pub fn want_refetch(&mut self, id: usize, now_ms: u64, since_ms: u64) -> bool {
+        let (min, max_wait) = (self.policy.min_refetch_ms, self.policy.max_wait_ms);
         match self.sets.get_mut(id) {
-            Some(set) if now_ms >= set.fetched_at_ms.saturating_add(min) => {
+            Some(set) if set.fetched_at_ms < since_ms => {
+                let opens = set.fetched_at_ms.saturating_add(min);
+                if opens.saturating_sub(now_ms) > max_wait {
+                    return false;
+                }
                 set.refetch_wanted = true;
                 true
             }
@@ -159,7 +168,8 @@ impl KeyStore {
             return false;
         }
         set.keys.is_none()
-            || set.refetch_wanted
+            || (set.refetch_wanted
+                && now_ms >= set.fetched_at_ms.saturating_add(self.policy.min_refetch_ms))
             || now_ms >= set.fetched_at_ms.saturating_add(self.policy.refresh_ms)
     }
 
@@ -223,19 +233,30 @@ mod tests {
     }
 
     #[test]
-    fn unknown_kid_refetch_is_rate_limited() {
+    fn unknown_kid_refetch_is_rate_limited_and_waited_for() {
         let policy = JwksPolicy {
             min_refetch_ms: 100,
+            max_wait_ms: 300,
             ..Default::default()
         };
         let mut ks = KeyStore::new(&["u".to_owned()], policy);
         assert!(ks.install(0, &doc("a"), 1000).is_ok());
-        assert!(!ks.want_refetch(0, 1050), "too soon after the last fetch");
-        assert!(!ks.due(0, 1050));
-        assert!(ks.want_refetch(0, 1100));
+        // Just after a fetch: the request waits; the fetch is due when the window opens.
+        assert!(ks.want_refetch(0, 1050, 1050));
+        assert!(!ks.due(0, 1050), "rate limited");
         assert!(ks.due(0, 1100));
         assert!(ks.install(0, &doc("a"), 1110).is_ok());
         assert!(!ks.due(0, 1120), "the wish is consumed by the fetch");
-        assert!(!ks.want_refetch(0, 1150));
+        // Keys fetched after the request arrived are final for it.
+        assert!(!ks.want_refetch(0, 1120, 1050));
+        // A window further away than max_wait: deny rather than wait.
+        let slow = JwksPolicy {
+            min_refetch_ms: 10_000,
+            max_wait_ms: 300,
+            ..Default::default()
+        };
+        let mut ks = KeyStore::new(&["u".to_owned()], slow);
+        assert!(ks.install(0, &doc("a"), 1000).is_ok());
+        assert!(!ks.want_refetch(0, 1050, 1050));
     }
 }

@@ -33,6 +33,8 @@ pub struct AuthEnv<'a> {
     /// Answers to this request's calls, by [`CallRequest::key`].
     pub answers: &'a HashMap<String, Answer>,
     pub now_ms: u64,
+    /// When the request arrived: keys fetched after it are final for it.
+    pub since_ms: u64,
 }
 
 /// Who the request was authenticated as: the session Ory mutators template over.
@@ -132,7 +134,7 @@ pub(crate) fn verify_with(
         return KeyResult::BadSignature;
     }
     // Unknown kid: perhaps the keys were rotated. One rate-limited refetch, then decide again.
-    if env.keys.want_refetch(jwks, env.now_ms) {
+    if env.keys.want_refetch(jwks, env.now_ms, env.since_ms) {
         return KeyResult::Pending(jwks);
     }
     KeyResult::NoMatchingKey

@@ -280,6 +280,7 @@ mod cli {
                 mints: &mut mints,
                 answers: &answers,
                 now_ms,
+                since_ms: now_ms,
             };
             let req = Request {
                 authority,
