@@ -86,6 +86,7 @@ impl RootContext for Root {
                 return false;
             }
         };
+        let started = now_ms();
         let config = match PluginConfig::from_json(&bytes) {
             Ok(c) => c,
             Err(e) => {
@@ -101,7 +102,7 @@ impl RootContext for Root {
             }
         };
         if first_to_report(&bytes) {
-            log_reports(&rules, &reports);
+            log_reports(&rules, &reports, now_ms().saturating_sub(started));
         }
         let uris = rules.jwks_uris();
         jwks::prepare(&uris);
@@ -175,7 +176,15 @@ fn first_to_report(config: &[u8]) -> bool {
     }
 }
 
-fn log_reports(rules: &RuleSet, reports: &[Report]) {
+/// The VM's linear memory, in KiB.
+fn vm_memory_kib() -> usize {
+    #[cfg(target_arch = "wasm32")]
+    return core::arch::wasm32::memory_size(0) * 64;
+    #[cfg(not(target_arch = "wasm32"))]
+    return 0;
+}
+
+fn log_reports(rules: &RuleSet, reports: &[Report], took_ms: u64) {
     let invalid = reports
         .iter()
         .filter(|r| matches!(r.status, Status::Error(_)))
@@ -195,10 +204,11 @@ fn log_reports(rules: &RuleSet, reports: &[Report]) {
         }
     }
     info!(
-        "serving {} APIRules ({} rules, {} JWKS); {} invalid",
+        "serving {} APIRules ({} rules, {} JWKS); {} invalid; configured in {took_ms} ms; VM memory {} KiB",
         rules.len(),
         rules.rule_count(),
         rules.jwks.len(),
-        invalid
+        invalid,
+        vm_memory_kib()
     );
 }

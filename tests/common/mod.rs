@@ -44,11 +44,21 @@ pub fn wasm_path() -> PathBuf {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    // The kernel may hand the same ephemeral port to two back-to-back binds
+    // once the first is released, so never give out a port twice per process.
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// A scratch directory under target/, unique per call.
@@ -156,6 +166,7 @@ pub struct Envoy {
     pub proc: Proc,
 }
 
+#[derive(Clone)]
 pub struct EnvoyOptions {
     pub concurrency: u32,
     /// Port of the test identity provider behind the `idp` cluster.
@@ -225,9 +236,15 @@ impl Envoy {
     }
 
     pub fn start_with(upstream: &Upstream, plugin_config: &str, opts: EnvoyOptions) -> Envoy {
-        match Self::try_start(upstream.port, plugin_config, opts) {
-            Ok(e) => e,
-            Err(log) => panic!("envoy did not start:\n{log}"),
+        // Another process may take a "free" port before Envoy binds it; retry
+        // only that failure.
+        let mut attempt = 0;
+        loop {
+            match Self::try_start(upstream.port, plugin_config, opts.clone()) {
+                Ok(e) => return e,
+                Err(log) if attempt < 2 && log.contains("Address already in use") => attempt += 1,
+                Err(log) => panic!("envoy did not start:\n{log}"),
+            }
         }
     }
 
