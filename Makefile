@@ -11,6 +11,7 @@ PYTHON   ?= python3
 ENVOY    ?= $(VENV)/bin/envoy
 STAMP    := $(VENV)/.installed
 IDP      := tests/idp/node_modules/.installed
+BENCHPY  := $(VENV)/.bench-installed
 
 .PHONY: build test run cli lint clean tools bench oci push .wasm-target .apt-tools
 
@@ -24,6 +25,10 @@ $(STAMP): tests/requirements.txt
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 	@touch $(STAMP)
+
+$(BENCHPY): tests/bench/requirements.txt $(STAMP)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/bench/requirements.txt
+	@touch $(BENCHPY)
 
 # Debian tools the OCI round-trip test needs (a registry and a client); installed once.
 .apt-tools:
@@ -64,10 +69,16 @@ push: oci .apt-tools
 	@echo "pushed $(REGISTRY):$(TAG); sha256 for the WasmPlugin:"
 	@sha256sum $(WASM) | cut -d' ' -f1
 
-# ---- bench: throughput side by side (BENCH_SECONDS, BENCH_ROUNDS to tune) ----------------------
-bench: build $(STAMP) $(IDP)
+# ---- bench: figures side by side (BENCH_SECONDS, BENCH_ROUNDS, BENCH_ONLY=core,scale,memory,throughput) --
+# The test build links the lib and the CLI, which must share one panic strategy: unwind.
+bench: build $(STAMP) $(IDP) $(BENCHPY)
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
-	APIRULE_BENCH=1 ENVOY=$(abspath $(ENVOY)) cargo test --locked --test bench
+	cargo build --locked --release --target $(TARGET) --example passthrough
+	APIRULE_BENCH=1 ENVOY=$(abspath $(ENVOY)) CARGO_PROFILE_RELEASE_PANIC=unwind \
+		cargo test --release --locked --test bench
+	@if [ -s target/bench/throughput.tsv ]; then \
+		$(VENV)/bin/python tests/bench/chart.py target/bench/throughput.tsv tests/bench/throughput.png && \
+		echo "chart: tests/bench/throughput.png"; fi
 
 lint:
 	cargo fmt --check

@@ -6,6 +6,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod scale;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -37,8 +38,6 @@ fn main() {
         println!("bench: skipped (run `make bench`)");
         return;
     }
-    // Debug logging costs the filter real time per request: measure at warn.
-    std::env::set_var("APIRULE_ENVOY_LOG", "wasm:warn");
     let seconds: u64 = std::env::var("BENCH_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -52,7 +51,176 @@ fn main() {
         Command::new("wrk").arg("--version").output().is_ok(),
         "wrk is missing (make bench installs it)"
     );
+    // A chart is drawn only from this run's figures.
+    let _ = std::fs::remove_file(repo().join("target/bench/throughput.tsv"));
+    // BENCH_ONLY=throughput,scale,memory,core picks sections; all by default.
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let wanted = |section: &str| only.is_empty() || only.split(',').any(|s| s == section);
+    println!(
+        "module: {} ({} bytes)",
+        wasm_path().display(),
+        std::fs::metadata(wasm_path()).map(|m| m.len()).unwrap_or(0)
+    );
+    if wanted("core") {
+        core_figures();
+    }
+    if wanted("scale") {
+        scale_figures(seconds, rounds, connections);
+    }
+    if wanted("memory") {
+        memory_figures();
+    }
+    if wanted("throughput") {
+        throughput(seconds, rounds, connections);
+    }
+}
 
+/// Native `decide()` and compile cost, no proxy: the floor under every number below.
+fn core_figures() {
+    println!();
+    println!("Pure core, native (release build), request matched by the last rule:");
+    println!("| rules | compile ms | decide() ns/request |");
+    println!("|---:|---:|---:|");
+    for n in [1, 10, 100, 1000, 10_000] {
+        println!(
+            "| {n} | {:.2} | {:.0} |",
+            scale::compile_ms(n),
+            scale::decide_ns(n)
+        );
+    }
+    let idp = Idp::start(3600);
+    let token = idp.token("rs256", "read");
+    println!(
+        "jwt rule, required scope, same RS256 token (cache hit): decide() {:.0} ns/request",
+        scale::decide_jwt_ns(&idp, &token)
+    );
+}
+
+/// Envoy with 1..10,000 rules: configure time and VM memory as the filter logs them, Envoy's
+/// RSS, and throughput on the request only the last rule matches.
+fn scale_figures(seconds: u64, rounds: usize, connections: u32) {
+    println!();
+    println!("starting Envoys with 1, 10, 100, 1000, 10000 rules (one worker each)...");
+    let sizes = [1usize, 10, 100, 1000, 10_000];
+    let mut scenarios = Vec::new();
+    let mut figures = Vec::new();
+    for n in sizes {
+        let (cfg, host, path) = scale::rules_config(n);
+        let started = Instant::now();
+        let envoy = BenchEnvoy::start_logged(Kind::Wasm(cfg), 9, "wasm:info");
+        let ready_ms = started.elapsed().as_millis();
+        scale::wait_ok(&envoy, &host, &path);
+        let (configure_ms, vm_kib) =
+            scale::configure_figures(&envoy.proc.log_text()).unwrap_or((0, 0));
+        figures.push((
+            n,
+            configure_ms,
+            vm_kib,
+            ready_ms,
+            scale::vm_rss_kib(envoy.proc.pid()),
+        ));
+        scenarios.push(Scenario {
+            name: "",
+            host: "",
+            envoy,
+            tokens: vec![],
+            path: "",
+        });
+        let s = scenarios.last_mut().unwrap();
+        s.host = Box::leak(host.into_boxed_str());
+        s.path = Box::leak(path.into_boxed_str());
+        s.name = Box::leak(format!("{n} rules, last rule").into_boxed_str());
+    }
+    let samples = measure("bench-scale", &scenarios, seconds, rounds, connections);
+    let one = median(&samples[0], |s| s.rps);
+    println!();
+    println!(
+        "Scale: generated v2 APIRules, 10 noAuth rules per host; request matched by the last rule."
+    );
+    println!("| rules | configure ms (filter log) | VM memory KiB | Envoy ready ms | Envoy RSS MiB | req/s | vs 1 rule |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    for (i, (n, configure_ms, vm_kib, ready_ms, rss)) in figures.iter().enumerate() {
+        let r = median(&samples[i], |s| s.rps);
+        println!(
+            "| {n} | {configure_ms} | {vm_kib} | {ready_ms} | {:.1} | {r:.0} | {:.1}% |",
+            *rss as f64 / 1024.0,
+            100.0 * r / one
+        );
+    }
+}
+
+/// Envoy's resident memory with and without the filter, on 1 and 2 workers, after traffic.
+fn memory_figures() {
+    println!();
+    println!("| workers | bare Envoy RSS MiB | pass-through Wasm RSS MiB | filter (sample rules) RSS MiB | filter adds to bare MiB | filter adds to pass-through MiB |");
+    println!("|---:|---:|---:|---:|---:|---:|");
+    let sample = shipped_plugin_config();
+    for workers in [1u32, 2] {
+        let bare = BenchEnvoy::start_with(Kind::Bare, 9, "wasm:warn", workers);
+        let pass = BenchEnvoy::start_with(Kind::Passthrough, 9, "wasm:warn", workers);
+        let with = BenchEnvoy::start_with(Kind::Wasm(sample.clone()), 9, "wasm:warn", workers);
+        // Traffic on every worker's connection, so each has built its VM and contexts.
+        for _ in 0..200 {
+            for e in [&bare, &pass, &with] {
+                e.get("httpbin.local.kyma.dev", "/headers");
+            }
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        let [b, p, w] =
+            [&bare, &pass, &with].map(|e| scale::vm_rss_kib(e.proc.pid()) as f64 / 1024.0);
+        println!(
+            "| {workers} | {b:.1} | {p:.1} | {w:.1} | {:.1} | {:.1} |",
+            w - b,
+            w - p
+        );
+    }
+}
+
+/// Loads every scenario `rounds` times (interleaved, so drift hits all alike): samples per scenario.
+fn measure(
+    name: &str,
+    scenarios: &[Scenario],
+    seconds: u64,
+    rounds: usize,
+    connections: u32,
+) -> Vec<Vec<Sample>> {
+    let dir = scratch(name);
+    warm_up(&dir, scenarios, connections);
+    let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); scenarios.len()];
+    for round in 0..rounds {
+        for (i, s) in scenarios.iter().enumerate() {
+            let sample = wrk(&dir, s, seconds, connections);
+            println!(
+                "round {}/{rounds}  {:<48} {:>9.0} req/s  p50 {:>6.3} ms  p99 {:>6.3} ms",
+                round + 1,
+                s.name,
+                sample.rps,
+                sample.p50_ms,
+                sample.p99_ms
+            );
+            samples[i].push(sample);
+        }
+    }
+    samples
+}
+
+/// V8 first runs the module from its baseline compiler and optimises it in the background, on
+/// the same two cores the load runs on: load every Envoy once, unrecorded, until that is done.
+fn warm_up(dir: &std::path::Path, scenarios: &[Scenario], connections: u32) {
+    for s in scenarios {
+        wrk(dir, s, 2, connections);
+    }
+    std::thread::sleep(Duration::from_secs(2));
+}
+
+fn median(v: &[Sample], f: fn(&Sample) -> f64) -> f64 {
+    let mut x: Vec<f64> = v.iter().map(f).collect();
+    x.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    x[x.len() / 2]
+}
+
+/// Throughput and latency of every access strategy next to bare Envoy and native jwt_authn.
+fn throughput(seconds: u64, rounds: usize, connections: u32) {
     let idp = Idp::start(3600);
     let rs = idp.token("rs256", "read");
     let es = idp.token("es256", "read");
@@ -94,11 +262,18 @@ fn main() {
     };
     let start = |kind: Kind| BenchEnvoy::start(kind, idp.port);
     println!("starting Envoys (one worker each)...");
-    let mut scenarios = vec![
+    let scenarios = vec![
         Scenario {
             host: HOST,
             name: "bare Envoy, no auth",
             envoy: start(Kind::Bare),
+            tokens: vec![],
+            path: "/open",
+        },
+        Scenario {
+            host: HOST,
+            name: "pass-through Wasm filter (floor)",
+            envoy: start(Kind::Passthrough),
             tokens: vec![],
             path: "/open",
         },
@@ -193,28 +368,8 @@ fn main() {
         }
     }
 
-    let dir = scratch("bench");
-    let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); scenarios.len()];
-    for round in 0..rounds {
-        for (i, s) in scenarios.iter_mut().enumerate() {
-            let sample = wrk(&dir, s, seconds, connections);
-            println!(
-                "round {}/{rounds}  {:<48} {:>9.0} req/s  p50 {:>6.3} ms  p99 {:>6.3} ms",
-                round + 1,
-                s.name,
-                sample.rps,
-                sample.p50_ms,
-                sample.p99_ms
-            );
-            samples[i].push(sample);
-        }
-    }
+    let samples = measure("bench", &scenarios, seconds, rounds, connections);
 
-    let median = |v: &[Sample], f: fn(&Sample) -> f64| {
-        let mut x: Vec<f64> = v.iter().map(f).collect();
-        x.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        x[x.len() / 2]
-    };
     let bare = median(&samples[0], |s| s.rps);
     println!();
     println!("Medians of {rounds} rounds, {seconds} s each, wrk -t1 -c{connections}, Envoy --concurrency 1, direct response:");
@@ -233,31 +388,30 @@ fn main() {
             median(&samples[i], |s| s.p99_ms)
         );
     }
+    // For the chart (tests/bench/chart.py): scenario, req/s.
+    let tsv: String = scenarios
+        .iter()
+        .zip(&rps)
+        .map(|(s, r)| format!("{}\t{r:.0}\n", s.name))
+        .collect();
+    let out = repo().join("target/bench");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("throughput.tsv"), tsv).unwrap();
     println!();
-    println!(
-        "filter noAuth / bare Envoy:                    {:.3}",
-        rps[1] / rps[0]
-    );
-    println!(
-        "filter jwt / native jwt_authn, same RS256:     {:.3}",
-        rps[2] / rps[3]
-    );
-    println!(
-        "filter jwt / native jwt_authn, same ES256:     {:.3}",
-        rps[4] / rps[5]
-    );
-    println!(
-        "filter first-seen RS256 / native:             {:.3}",
-        rps[6] / rps[8]
-    );
-    println!(
-        "filter first-seen RS256, pure Rust / native:  {:.3}",
-        rps[7] / rps[8]
-    );
-    println!(
-        "filter introspection warm cache / noAuth:     {:.3}",
-        rps[9] / rps[1]
-    );
+    // (label, numerator, denominator) as indices into `scenarios`.
+    let ratios = [
+        ("pass-through Wasm filter / bare Envoy", 1, 0),
+        ("filter noAuth / bare Envoy", 2, 0),
+        ("filter noAuth / pass-through Wasm filter", 2, 1),
+        ("filter jwt / native jwt_authn, same RS256", 3, 4),
+        ("filter jwt / native jwt_authn, same ES256", 5, 6),
+        ("filter first-seen RS256 / native", 7, 9),
+        ("filter first-seen RS256, pure Rust / native", 8, 9),
+        ("filter introspection warm cache / noAuth", 10, 2),
+    ];
+    for (label, num, den) in ratios {
+        println!("{:<46} {:.3}", format!("{label}:"), rps[num] / rps[den]);
+    }
 }
 
 fn wrk(dir: &std::path::Path, s: &Scenario, seconds: u64, connections: u32) -> Sample {
@@ -324,6 +478,8 @@ fn to_ms(v: &str) -> f64 {
 
 enum Kind {
     Bare,
+    /// `examples/passthrough.rs`: what any proxy-wasm filter costs.
+    Passthrough,
     Wasm(String),
     /// Issuer and JWKS URI.
     Native(String, String),
@@ -333,20 +489,18 @@ struct BenchEnvoy;
 
 impl BenchEnvoy {
     fn start(kind: Kind, idp_port: u16) -> Envoy {
+        Self::start_with(kind, idp_port, "wasm:warn", 1)
+    }
+
+    fn start_logged(kind: Kind, idp_port: u16, log: &str) -> Envoy {
+        Self::start_with(kind, idp_port, log, 1)
+    }
+
+    fn start_with(kind: Kind, idp_port: u16, log: &str, workers: u32) -> Envoy {
         let filters = match &kind {
             Kind::Bare => vec![],
-            Kind::Wasm(cfg) => vec![json!({
-                "name": "envoy.filters.http.wasm",
-                "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-                    "config": {
-                        "name": "apirule", "root_id": "apirule", "failure_policy": "FAIL_CLOSED",
-                        "vm_config": {"runtime": "envoy.wasm.runtime.v8",
-                                      "code": {"local": {"filename": wasm_path().to_string_lossy()}}},
-                        "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": cfg}
-                    }
-                }
-            })],
+            Kind::Passthrough => vec![wasm_filter(&passthrough_path(), "")],
+            Kind::Wasm(cfg) => vec![wasm_filter(&wasm_path(), cfg)],
             Kind::Native(issuer, jwks) => native_jwt(issuer, jwks),
         };
         let mut http_filters = filters;
@@ -377,8 +531,27 @@ impl BenchEnvoy {
                 }]
             }
         });
-        Envoy::start_raw(port, admin, &cfg, 1)
+        Envoy::start_logged(port, admin, &cfg, workers, log)
     }
+}
+
+fn passthrough_path() -> std::path::PathBuf {
+    repo().join("target/wasm32-wasip1/release/examples/passthrough.wasm")
+}
+
+fn wasm_filter(module: &std::path::Path, cfg: &str) -> Value {
+    json!({
+        "name": "envoy.filters.http.wasm",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+            "config": {
+                "name": "apirule", "root_id": "apirule", "failure_policy": "FAIL_CLOSED",
+                "vm_config": {"runtime": "envoy.wasm.runtime.v8",
+                              "code": {"local": {"filename": module.to_string_lossy()}}},
+                "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": cfg}
+            }
+        }
+    })
 }
 
 /// Envoy's jwt_authn and RBAC as Istio renders a RequestAuthentication and Kyma's

@@ -159,6 +159,11 @@ impl Upstream {
     }
 }
 
+/// Envoy's wasm log level for tests: debug, so a failure shows the filter's reasoning.
+fn wasm_log() -> String {
+    std::env::var("APIRULE_ENVOY_LOG").unwrap_or_else(|_| "wasm:debug".into())
+}
+
 /// Envoy from `envoy/envoy.yaml`, with free ports, the built module and the given plugin config.
 pub struct Envoy {
     pub port: u16,
@@ -256,16 +261,34 @@ impl Envoy {
     ) -> Result<Envoy, String> {
         let (port, admin) = (free_port(), free_port());
         let cfg = render(port, admin, upstream_port, opts.idp_port, plugin_config);
-        Self::launch(port, admin, &cfg, opts.concurrency)
+        Self::launch(port, admin, &cfg, opts.concurrency, &wasm_log())
     }
 
     /// Starts Envoy on a complete configuration.
     pub fn start_raw(port: u16, admin: u16, cfg: &Value, concurrency: u32) -> Envoy {
-        Self::launch(port, admin, cfg, concurrency)
+        Self::start_logged(port, admin, cfg, concurrency, &wasm_log())
+    }
+
+    /// `wasm_log` is Envoy's `--component-log-level`, e.g. `wasm:warn` for benchmarks, where
+    /// debug logging would cost the filter real time per request.
+    pub fn start_logged(
+        port: u16,
+        admin: u16,
+        cfg: &Value,
+        concurrency: u32,
+        wasm_log: &str,
+    ) -> Envoy {
+        Self::launch(port, admin, cfg, concurrency, wasm_log)
             .unwrap_or_else(|log| panic!("envoy did not start:\n{log}"))
     }
 
-    fn launch(port: u16, admin: u16, cfg: &Value, concurrency: u32) -> Result<Envoy, String> {
+    fn launch(
+        port: u16,
+        admin: u16,
+        cfg: &Value,
+        concurrency: u32,
+        wasm_log: &str,
+    ) -> Result<Envoy, String> {
         let dir = scratch("envoy");
         let cfg_path = dir.join("envoy.json");
         std::fs::write(&cfg_path, serde_json::to_string_pretty(cfg).unwrap()).unwrap();
@@ -280,7 +303,7 @@ impl Envoy {
                     "info",
                     "--component-log-level",
                 ])
-                .arg(std::env::var("APIRULE_ENVOY_LOG").unwrap_or_else(|_| "wasm:debug".into()))
+                .arg(wasm_log)
                 .args(["--concurrency", &concurrency.to_string()]),
             &log,
         );
