@@ -11,6 +11,7 @@ use crate::config::model::Source;
 use crate::cors::ResponseEdits;
 use crate::jwt::jws::JwtError;
 use crate::jwt::{AuthEnv, Identity, Outcome};
+use crate::matcher::canonical::ambiguity;
 use crate::matcher::host::normalize_authority;
 use crate::mutate::gotemplate::Session;
 use crate::mutate::operators;
@@ -113,6 +114,12 @@ pub const X_FORWARDED_HOST: &str = "x-forwarded-host";
 pub const X_UPSTREAM_TIMEOUT: &str = "x-envoy-upstream-rq-timeout-ms";
 
 pub fn decide<'a>(rules: &'a RuleSet, req: &Request<'a>, env: &mut AuthEnv<'_>) -> Decision<'a> {
+    if ambiguity(path_without_query(req.path)).is_some() {
+        return Decision::Deny(Denied {
+            matched: None,
+            response: Deny::ambiguous_path(),
+        });
+    }
     match route(rules, req) {
         Some(matched) => decide_matched(matched, req, env),
         None => Decision::Deny(Denied {
@@ -286,7 +293,7 @@ pub fn flavor(source: Source) -> Flavor {
     }
 }
 
-fn path_without_query(path: &str) -> &str {
+pub fn path_without_query(path: &str) -> &str {
     let end = path.find(['?', '#']).unwrap_or(path.len());
     &path[..end]
 }

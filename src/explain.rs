@@ -10,6 +10,13 @@ pub fn explain(rules: &RuleSet, req: &Request<'_>, env: &mut AuthEnv<'_>) -> Vec
     let mut out = Vec::new();
     let host = normalize_authority(req.authority);
     let path = req.path.split(['?', '#']).next().unwrap_or("");
+    if let Some(why) = crate::matcher::canonical::ambiguity(path) {
+        out.push(format!(
+            "path {path}: ambiguous ({why}); refused before any rule"
+        ));
+        out.push("decision: 400 (ambiguous path)".into());
+        return out;
+    }
     let Some(api) = rules
         .hosts
         .lookup(&host)

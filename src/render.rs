@@ -44,6 +44,14 @@ pub fn models(config: &PluginConfig) -> Result<(Vec<Model>, RuleSet), ConfigErro
     Ok((out, set))
 }
 
+/// Removed before the upstream: frameworks that honour them would run another method than the
+/// one a rule allowed.
+const METHOD_OVERRIDE_HEADERS: [&str; 3] = [
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
 /// The VirtualService regex of a path (literal text escaped, unlike Kyma's controller).
 pub fn route_match(path: &PathSpec) -> Value {
     const SEG: &str = "([A-Za-z0-9-._~!$&'()*+,;=:@]|%[0-9a-fA-F]{2})";
@@ -123,6 +131,7 @@ pub fn istio(
                     "match": [{"uri": route_match(&r.path), "method": {"regex": methods_regex(r)}}],
                     "route": [{"destination": {"host": svc.fqdn(), "port": {"number": svc.port}}, "weight": 100}],
                     "timeout": format!("{}s", r.timeout_s),
+                    "headers": {"request": {"remove": METHOD_OVERRIDE_HEADERS}},
                 }))
             })
             .collect();
@@ -188,6 +197,12 @@ pub fn envoy(
     let (models, set) = models(config)?;
     let mut clusters: BTreeMap<String, Value> = BTreeMap::new();
     let mut vhosts = Vec::new();
+    // Frameworks that honour these would run another method than the one a rule allowed.
+    const METHOD_OVERRIDE_HEADERS: [&str; 3] = [
+        "x-http-method-override",
+        "x-http-method",
+        "x-method-override",
+    ];
     for (api, _) in &models {
         let mut routes = Vec::new();
         for r in &api.rules {
@@ -217,7 +232,10 @@ pub fn envoy(
                 "route": {"cluster": name, "timeout": format!("{}s", r.timeout_s)},
             }));
         }
-        vhosts.push(json!({"name": format!("{}.{}", api.namespace, api.name), "domains": api.hosts, "routes": routes}));
+        vhosts.push(
+            json!({"name": format!("{}.{}", api.namespace, api.name), "domains": api.hosts,
+            "request_headers_to_remove": METHOD_OVERRIDE_HEADERS, "routes": routes}),
+        );
     }
     // The clusters the filter calls (JWKS, introspection), named as the filter names them.
     let mut callouts: Vec<(String, Upstream)> = set.jwks.clone();
@@ -256,6 +274,7 @@ pub fn envoy(
                         "stat_prefix": "gateway",
                         "normalize_path": true,
                         "merge_slashes": true,
+                        "path_with_escaped_slashes_action": "UNESCAPE_AND_FORWARD",
                         "strip_any_host_port": true,
                         "route_config": {"name": "apirules", "virtual_hosts": vhosts},
                         "http_filters": [

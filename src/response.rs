@@ -25,6 +25,8 @@ pub enum DenyReason {
     MutatorFailed,
     /// Not a denial: a CORS preflight answered by the gateway.
     CorsPreflight,
+    /// A path the service could read differently from the gateway (see `matcher::canonical`).
+    AmbiguousPath,
 }
 
 impl DenyReason {
@@ -39,6 +41,7 @@ impl DenyReason {
             DenyReason::IntrospectionFailed => "introspection_failed",
             DenyReason::MutatorFailed => "mutator_failed",
             DenyReason::CorsPreflight => "cors_preflight",
+            DenyReason::AmbiguousPath => "ambiguous_path",
         }
     }
 }
@@ -66,6 +69,16 @@ impl Deny {
             headers: Vec::new(),
             body: String::new(),
             reason: DenyReason::NoRoute,
+        }
+    }
+
+    /// Envoy's answer to a path it cannot normalise: 400, empty body.
+    pub fn ambiguous_path() -> Deny {
+        Deny {
+            status: 400,
+            headers: Vec::new(),
+            body: String::new(),
+            reason: DenyReason::AmbiguousPath,
         }
     }
 

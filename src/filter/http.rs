@@ -15,7 +15,8 @@ use super::jwks;
 use super::state::{now_ms, path_only, OwnedRequest, Parked, Shared};
 use crate::callout::{Answer, CallRequest};
 use crate::cors::{ResponseEdits, UPSTREAM_CORS_HEADERS};
-use crate::decide::{decide, decide_matched, route, Decision, Request, Wait};
+use crate::decide::{decide, decide_matched, path_without_query, route, Decision, Request, Wait};
+use crate::matcher::canonical::ambiguity;
 use crate::response::{Deny, DenyReason};
 
 /// A request needs at most a client-credentials call and an introspection call; more means a loop.
@@ -286,6 +287,15 @@ impl HttpContext for HttpFilter {
             remote_address: "",
             protocol: "",
         };
+        // The same order as `decide`: an ambiguous path is refused before any rule is tried.
+        if let Some(why) = ambiguity(path_without_query(&path)) {
+            debug!("deny - ambiguous_path ({why}) -> 400");
+            if let Ok(state) = shared.try_borrow() {
+                state.metrics.denied(DenyReason::AmbiguousPath);
+            }
+            reply(&Deny::ambiguous_path());
+            return Action::Pause;
+        }
         let Some(matched) = route(&rules, &request) else {
             debug!("deny - no_route {method} {} -> 404", path_only(&path));
             if let Ok(state) = shared.try_borrow() {

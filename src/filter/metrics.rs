@@ -28,9 +28,10 @@ pub enum Counter {
     CallFailures,
     TokenCacheHits,
     IntrospectionCacheHits,
+    DeniedAmbiguousPath,
 }
 
-const NAMES: [&str; 16] = [
+const NAMES: [&str; 17] = [
     "apirule_requests_allowed",
     "apirule_requests_denied_no_route",
     "apirule_requests_denied_no_token",
@@ -47,6 +48,7 @@ const NAMES: [&str; 16] = [
     "apirule_call_failures",
     "apirule_token_cache_hits",
     "apirule_introspection_cache_hits",
+    "apirule_requests_denied_ambiguous_path",
 ];
 
 #[derive(Debug, Default)]
@@ -100,6 +102,7 @@ impl Metrics {
             DenyReason::IntrospectionFailed => Counter::DeniedIntrospectionFailure,
             DenyReason::MutatorFailed => Counter::DeniedMutatorFailure,
             DenyReason::CorsPreflight => Counter::CorsPreflight,
+            DenyReason::AmbiguousPath => Counter::DeniedAmbiguousPath,
         });
     }
 }
