@@ -13,7 +13,7 @@ STAMP    := $(VENV)/.installed
 IDP      := tests/idp/node_modules/.installed
 BENCHPY  := $(VENV)/.bench-installed
 
-.PHONY: build test run cli lint clean tools bench oci push .wasm-target .apt-tools
+.PHONY: build test run cli lint clean tools bench soak fuzz oci push .wasm-target .apt-tools
 
 # ---- tools (idempotent) -----------------------------------------------------------------------
 tools: .wasm-target $(STAMP) $(IDP)
@@ -79,6 +79,25 @@ bench: build $(STAMP) $(IDP) $(BENCHPY)
 	@if [ -s target/bench/throughput.tsv ]; then \
 		$(VENV)/bin/python tests/bench/chart.py target/bench/throughput.tsv tests/bench/throughput.png && \
 		echo "chart: tests/bench/throughput.png"; fi
+
+# ---- soak: one million requests mixing valid, expired, forged and missing tokens (SOAK_REQUESTS)
+soak: build $(STAMP) $(IDP)
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+	APIRULE_BENCH=1 BENCH_ONLY=soak ENVOY=$(abspath $(ENVOY)) CARGO_PROFILE_RELEASE_PANIC=unwind \
+		cargo test --release --locked --test bench
+
+# ---- fuzz: cargo-fuzz on nightly, FUZZ_SECONDS per target, two at a time; not part of `make test`.
+# New inputs go to fuzz/corpus/ (ignored), committed seeds are fuzz/seeds/, crashes fuzz/artifacts/.
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS := config paths tokens templates decide
+fuzz:
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	mkdir -p target/fuzz
+	printf '%s\n' $(FUZZ_TARGETS) | xargs -P 2 -I{} sh -c 'mkdir -p fuzz/corpus/{} && \
+		cd fuzz && cargo +nightly fuzz run {} corpus/{} seeds/{} -- \
+		-max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 > ../target/fuzz/{}.log 2>&1; \
+		echo "{}: exit $$? $$(grep -E "^Done|^#[0-9]+.*DONE" ../target/fuzz/{}.log | tail -n 1)"'
 
 lint:
 	cargo fmt --check

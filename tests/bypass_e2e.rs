@@ -71,7 +71,10 @@ fn no_path_or_host_trick_reaches_a_protected_rule() {
     let r = envoy.get(HOST, "/anything/ADMIN/users");
     assert_eq!(r.status, 200);
     let url: serde_json::Value = serde_json::from_str(&r.body).unwrap();
-    assert!(url["url"].as_str().unwrap().ends_with("/anything/ADMIN/users"));
+    assert!(url["url"]
+        .as_str()
+        .unwrap()
+        .ends_with("/anything/ADMIN/users"));
 
     // A method override header never reaches the service.
     let r = envoy.send(

@@ -84,7 +84,7 @@ pub struct OathkeeperDefaults {
 pub struct JwksSettings {
     /// Refresh period of fetched keys (default 300s, Istio's).
     pub refresh_interval: Option<Value>,
-    /// At most one refetch per this period for tokens with an unknown `kid` (default 30s).
+    /// At most one refetch per this period for tokens with an unknown `kid` (default 2s).
     pub min_refetch_interval: Option<Value>,
     /// Wait before retrying a failed fetch (default 1s).
     pub retry_interval: Option<Value>,

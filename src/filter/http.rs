@@ -341,8 +341,14 @@ impl HttpContext for HttpFilter {
             act_of(decide_matched(matched, &request, &mut env))
         };
         let mut act = decide_once(&self.answers);
-        if let Act::Park = act {
-            // Another worker may have fetched the keys already.
+        let keys_missing = match &act {
+            Act::Park => true,
+            Act::Reply(deny, _) => deny.reason == DenyReason::KeysUnavailable,
+            _ => false,
+        };
+        if keys_missing {
+            // Another worker may have fetched the keys already (also after a failure this
+            // worker still remembers: recovery must not wait for its next tick).
             let n = shared.borrow().keys.len();
             for id in 0..n {
                 jwks::sync(&shared, id, now);

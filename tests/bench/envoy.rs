@@ -7,6 +7,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod scale;
+mod soak;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -56,6 +57,15 @@ fn main() {
     // BENCH_ONLY=throughput,scale,memory,core picks sections; all by default.
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let wanted = |section: &str| only.is_empty() || only.split(',').any(|s| s == section);
+    // The soak is its own target (`make soak`), never part of a default run.
+    if only.split(',').any(|s| s == "soak") {
+        let total = std::env::var("SOAK_REQUESTS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1_000_000);
+        soak::soak(total);
+        return;
+    }
     println!(
         "module: {} ({} bytes)",
         wasm_path().display(),

@@ -168,9 +168,13 @@ pub fn compile_ms(n: usize) -> f64 {
 
 /// Waits until `host` + `path` answers 200 on `envoy`.
 pub fn wait_ok(envoy: &Envoy, host: &str, path: &str) {
+    wait_ok_with(envoy, host, path, &[]);
+}
+
+pub fn wait_ok_with(envoy: &Envoy, host: &str, path: &str, headers: &[(&str, &str)]) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let r = envoy.send("GET", host, path, &[], "");
+        let r = envoy.send("GET", host, path, headers, "");
         if r.status == 200 {
             return;
         }

@@ -1,0 +1,98 @@
+//! The whole decision on fixed rules: a `jwt` rule (Istio pipeline) and an `oauth2_introspection`
+//! rule with a header mutator (Ory pipeline). Input: the Authorization header value, a newline,
+//! the introspection endpoint's answer. Every outcome is a decision; nothing panics.
+#![no_main]
+
+use std::collections::HashMap;
+
+use apirule_wasm::callout::Answer;
+use apirule_wasm::compile::{compile, RuleSet};
+use apirule_wasm::config::PluginConfig;
+use apirule_wasm::decide::{decide, Decision, Request, Wait};
+use apirule_wasm::jwt::{cache::TokenCache, crypto::PureRust, keystore::KeyStore, AuthEnv};
+use libfuzzer_sys::fuzz_target;
+
+const CONFIG: &str = r#"{"apiRules": [
+  {"apiVersion": "gateway.kyma-project.io/v2", "kind": "APIRule",
+   "metadata": {"name": "jwt", "namespace": "fuzz"},
+   "spec": {"hosts": ["a.fuzz.test"], "gateway": "kyma-system/kyma-gateway",
+            "service": {"name": "s", "port": 80},
+            "rules": [{"path": "/jwt", "methods": ["GET"],
+                       "jwt": {"authentications": [{"issuer": "https://issuer.fuzz.test", "jwksUri": "https://issuer.fuzz.test/jwks"}],
+                               "authorizations": [{"requiredScopes": ["read"], "audiences": ["api"]}]}}]}},
+  {"apiVersion": "gateway.kyma-project.io/v1beta1", "kind": "APIRule",
+   "metadata": {"name": "ory", "namespace": "fuzz"},
+   "spec": {"host": "b.fuzz.test", "gateway": "kyma-system/kyma-gateway",
+            "service": {"name": "s", "port": 80},
+            "rules": [{"path": "/intro", "methods": ["GET"],
+                       "accessStrategies": [{"handler": "oauth2_introspection",
+                         "config": {"introspection_url": "https://idp.fuzz.test/introspect", "required_scope": ["read"]}}],
+                       "mutators": [{"handler": "header", "config": {"headers": {"X-User": "{{ print .Subject }}", "X-Extra": "{{ .Extra.name }}"}}}]}]}}
+]}"#;
+
+thread_local! {
+    // Compiled once per fuzzing thread (RuleSet holds Rc: not Sync, as in the VM).
+    static RULES: RuleSet = {
+        let config = PluginConfig::from_json(CONFIG.as_bytes()).expect("fuzz config parses");
+        compile(&config).expect("fuzz config compiles").0
+    };
+}
+
+fn jwks() -> String {
+    // A well-formed 2048-bit key nobody holds: tokens reach signature verification and fail it.
+    let n: String = std::iter::repeat('w').take(341).chain(std::iter::once('M')).collect();
+    format!(r#"{{"keys":[{{"kty":"RSA","kid":"k1","alg":"RS256","use":"sig","n":"{n}","e":"AQAB"}}]}}"#)
+}
+
+fuzz_target!(|data: &[u8]| RULES.with(|set| run(set, data)));
+
+fn run(set: &RuleSet, data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let (auth, answer) = text.split_once('\n').unwrap_or((&text, ""));
+    let mut keys = KeyStore::new(&set.jwks_uris(), set.jwks_policy);
+    for id in 0..keys.len() {
+        let _ = keys.install(id, jwks().as_bytes(), 1_000);
+    }
+    let mut cache = TokenCache::default();
+    let mut introspection = Default::default();
+    let mut mints = Default::default();
+    let headers = vec![("authorization".to_owned(), auth.to_owned())];
+    for host in ["a.fuzz.test", "b.fuzz.test"] {
+        let req = Request {
+            authority: host,
+            method: "GET",
+            path: if host.starts_with('a') { "/jwt" } else { "/intro" },
+            scheme: "https",
+            headers: &headers,
+            remote_address: "127.0.0.1:1",
+            protocol: "HTTP/1.1",
+        };
+        let mut answers: HashMap<String, Answer> = HashMap::new();
+        for _ in 0..3 {
+            let mut env = AuthEnv {
+                keys: &mut keys,
+                cache: &mut cache,
+                crypto: &PureRust,
+                introspection: &mut introspection,
+                mints: &mut mints,
+                answers: &answers,
+                now_ms: 1_700_000_000_000,
+                since_ms: 1_700_000_000_000,
+            };
+            let key = match decide(set, &req, &mut env) {
+                Decision::Pending(p) => match p.wait {
+                    Wait::Call(call) => call.key,
+                    Wait::Keys(_) => break,
+                },
+                _ => break,
+            };
+            answers.insert(
+                key,
+                Answer {
+                    status: Some(200),
+                    body: answer.as_bytes().to_vec(),
+                },
+            );
+        }
+    }
+}

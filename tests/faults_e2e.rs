@@ -1,0 +1,196 @@
+//! A JWKS endpoint that fails in every way it can, through the real Envoy: the filter must deny
+//! with Envoy's status and message, never accept a token, never panic, and recover by itself once
+//! the endpoint is healthy again. Also: the upstream service down.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::json;
+
+const HOST: &str = "faults.local.kyma.dev";
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[repr(u8)]
+enum Mode {
+    Healthy,
+    Status500,
+    InvalidJson,
+    /// An 8 MiB document.
+    Huge,
+    /// Answers after 3 s, past the 500 ms fetch timeout.
+    Slow,
+    /// Accepts and closes the connection.
+    Down,
+}
+
+const MODES: [Mode; 6] = [
+    Mode::Healthy,
+    Mode::Status500,
+    Mode::InvalidJson,
+    Mode::Huge,
+    Mode::Slow,
+    Mode::Down,
+];
+
+/// A JWKS endpoint on loopback whose behaviour the test switches; it serves the IdP's real keys
+/// when healthy. Its threads end with the test process.
+struct FaultyJwks {
+    port: u16,
+    mode: Arc<AtomicU8>,
+}
+
+impl FaultyJwks {
+    fn start(jwks: String, mode: Mode) -> FaultyJwks {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let state = Arc::new(AtomicU8::new(mode as u8));
+        let shared = Arc::clone(&state);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mode = MODES[shared.load(Ordering::SeqCst) as usize];
+                let jwks = jwks.clone();
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 4096];
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                    let _ = stream.read(&mut buf);
+                    let (status, body) = match mode {
+                        Mode::Healthy => ("200 OK", jwks),
+                        Mode::Status500 => ("500 Internal Server Error", "oops".into()),
+                        Mode::InvalidJson => ("200 OK", "{\"keys\": [".into()),
+                        Mode::Huge => (
+                            "200 OK",
+                            format!("{{\"keys\": [], \"pad\": \"{}\"}}", "x".repeat(8 << 20)),
+                        ),
+                        Mode::Slow => {
+                            std::thread::sleep(Duration::from_secs(3));
+                            ("200 OK", jwks)
+                        }
+                        Mode::Down => return,
+                    };
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                });
+            }
+        });
+        FaultyJwks { port, mode: state }
+    }
+
+    fn set(&self, mode: Mode) {
+        self.mode.store(mode as u8, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn jwks_faults_deny_and_recover() {
+    let idp = Idp::start(3600);
+    let upstream = Upstream::start();
+    let keys = try_request(idp.port, "GET", "127.0.0.1", "/jwks", &[], "").unwrap();
+    assert_eq!(keys.status, 200);
+    let token = idp.token("rs256", "read");
+    let forged = forge_signature(&token);
+
+    for mode in [
+        Mode::Status500,
+        Mode::InvalidJson,
+        Mode::Huge,
+        Mode::Slow,
+        Mode::Down,
+    ] {
+        let jwks = FaultyJwks::start(keys.body.clone(), mode);
+        let origin = format!("http://127.0.0.1:{}", jwks.port);
+        let cfg = json!({
+            "clusters": {origin.clone(): "idp"},
+            "jwks": {"retryInterval": "200ms", "fetchTimeout": "500ms", "maxWait": "1s",
+                     "minRefetchInterval": "500ms"},
+            "apiRules": [{
+                "apiVersion": "gateway.kyma-project.io/v2", "kind": "APIRule",
+                "metadata": {"name": "faults", "namespace": "test"},
+                "spec": {"hosts": [HOST], "gateway": "kyma-system/kyma-gateway",
+                         "service": {"name": "httpbin", "port": 8000},
+                         "rules": [{"path": "/headers", "methods": ["GET"],
+                                    "jwt": {"authentications": [{"issuer": idp.issuer(),
+                                                                 "jwksUri": format!("{origin}/jwks")}]}}]}
+            }]
+        });
+        let envoy = Envoy::start_with(
+            &upstream,
+            &cfg.to_string(),
+            EnvoyOptions {
+                idp_port: jwks.port,
+                ..Default::default()
+            },
+        );
+        let get = |t: &str| {
+            envoy.send(
+                "GET",
+                HOST,
+                "/headers",
+                &[("Authorization", &format!("Bearer {t}"))],
+                "",
+            )
+        };
+
+        // Broken keys: Envoy's answer, bounded in time, for the valid and the forged token alike.
+        for t in [&token, &forged] {
+            let started = Instant::now();
+            let r = get(t);
+            assert_eq!(r.status, 401, "{mode:?}: {}", r.body);
+            assert_eq!(r.body, "Jwks remote fetch is failed", "{mode:?}");
+            assert!(
+                started.elapsed() < Duration::from_secs(4),
+                "{mode:?}: took {:?}",
+                started.elapsed()
+            );
+        }
+
+        // Healthy again: the retry picks the keys up without a restart.
+        jwks.set(Mode::Healthy);
+        let deadline = Instant::now() + Duration::from_secs(8);
+        loop {
+            let r = get(&token);
+            if r.status == 200 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{mode:?}: no recovery: {} {}",
+                r.status,
+                r.body
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let r = get(&forged);
+        assert_eq!(r.status, 401, "{mode:?}: forged token after recovery");
+        assert_eq!(r.body, "Jwt verification fails");
+
+        let log = envoy.proc.log_text();
+        assert!(!log.contains("panicked"), "{mode:?}: wasm panic");
+    }
+}
+
+#[test]
+fn upstream_down_is_envoys_503_and_auth_still_runs_first() {
+    // An upstream that is not there: a port nothing listens on.
+    let envoy = Envoy::try_start(
+        free_port(),
+        &shipped_plugin_config(),
+        EnvoyOptions::default(),
+    )
+    .unwrap();
+    let r = envoy.get("httpbin.local.kyma.dev", "/headers");
+    assert_eq!(r.status, 503, "{}", r.body);
+    // A protected rule still refuses before any upstream is tried.
+    let r = envoy.get("httpbin.local.kyma.dev", "/anything/admin/x");
+    assert_eq!(r.status, 403);
+}
