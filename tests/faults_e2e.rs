@@ -194,3 +194,65 @@ fn upstream_down_is_envoys_503_and_auth_still_runs_first() {
     let r = envoy.get("httpbin.local.kyma.dev", "/anything/admin/x");
     assert_eq!(r.status, 403);
 }
+
+#[test]
+fn introspection_faults_fail_closed_and_recover() {
+    let upstream = Upstream::start();
+    let active =
+        json!({"active": true, "scope": "read", "sub": "user", "client_id": "c"}).to_string();
+    let endpoint = FaultyJwks::start(active, Mode::Status500);
+    let origin = format!("http://127.0.0.1:{}", endpoint.port);
+    let cfg = json!({
+        "clusters": {origin.clone(): "idp"},
+        "apiRules": [{
+            "apiVersion": "gateway.kyma-project.io/v1beta1", "kind": "APIRule",
+            "metadata": {"name": "intro-faults", "namespace": "test"},
+            "spec": {"host": HOST, "gateway": "kyma-system/kyma-gateway",
+                     "service": {"name": "httpbin", "port": 8000},
+                     "rules": [{"path": "/headers", "methods": ["GET"], "accessStrategies": [{
+                        "handler": "oauth2_introspection",
+                        "config": {"introspection_url": format!("{origin}/introspect"),
+                                   "required_scope": ["read"],
+                                   "retry": {"give_up_after": "500ms"}}}]}]}
+        }]
+    });
+    let envoy = Envoy::start_with(
+        &upstream,
+        &cfg.to_string(),
+        EnvoyOptions {
+            idp_port: endpoint.port,
+            ..Default::default()
+        },
+    );
+    let get = || {
+        envoy.send(
+            "GET",
+            HOST,
+            "/headers",
+            &[("Authorization", "Bearer opaque-token")],
+            "",
+        )
+    };
+    // Oathkeeper answers an introspection endpoint it cannot use with 500; the 8 MiB document is
+    // valid JSON without `active: true`, so the token is not active: 401. Never a pass.
+    for (mode, status) in [
+        (Mode::Status500, 500),
+        (Mode::InvalidJson, 500),
+        (Mode::Huge, 401),
+        (Mode::Slow, 500),
+        (Mode::Down, 500),
+    ] {
+        endpoint.set(mode);
+        let r = get();
+        assert_eq!(r.status, status, "{mode:?}: {}", r.body);
+        assert!(
+            r.body.contains(&format!("\"code\":{status}")),
+            "{mode:?}: {}",
+            r.body
+        );
+    }
+    endpoint.set(Mode::Healthy);
+    let r = get();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(!envoy.proc.log_text().contains("panicked"));
+}
