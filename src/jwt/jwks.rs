@@ -164,7 +164,10 @@ fn parse_jwk(key: &Value) -> Option<Jwk> {
 fn rsa(key: &Value) -> Option<PublicKey> {
     let n = strip_zeros(member(key, "n")?);
     let e = strip_zeros(member(key, "e")?);
-    let bits = n.len() * 8 - n.first().map_or(8, |b| b.leading_zeros() as usize);
+    // `strip_zeros` leaves no leading zero byte; an all-zero modulus leaves nothing (0 bits).
+    let bits = n
+        .first()
+        .map_or(0, |b| n.len() * 8 - b.leading_zeros() as usize);
     let e_value = e.iter().fold(0u64, |acc, b| {
         acc.saturating_mul(256).saturating_add(u64::from(*b))
     });
@@ -301,6 +304,26 @@ pub(crate) mod tests {
         );
         let keys = parse_jwks(doc.as_bytes()).unwrap_or_default();
         assert_eq!(keys.len(), 1, "only the plain RSA key survives");
+    }
+
+    #[test]
+    fn all_zero_or_empty_modulus_is_skipped() {
+        // Found by `make fuzz` (tokens): an all-zero `n` underflowed the bit count.
+        for n in ["AAAAAAAAAAAAAAAA", "AA", ""] {
+            let doc = format!(r#"{{"keys":[{{"kty":"RSA","kid":"k1","n":"{n}","e":"AQAB"}}]}}"#);
+            assert_eq!(
+                parse_jwks(doc.as_bytes()),
+                Err(JwksError::NoValidKeys),
+                "n = {n:?}"
+            );
+        }
+        // The fuzzer's own input, whole: still no panic.
+        let crash = include_bytes!("../../fuzz/regressions/tokens-zero-modulus");
+        let split = crash
+            .iter()
+            .position(|&b| b == b'\n')
+            .unwrap_or(crash.len());
+        let _ = parse_jwks(&crash[split + 1..]);
     }
 
     #[test]
