@@ -96,8 +96,9 @@ fuzz:
 	mkdir -p target/fuzz
 	printf '%s\n' $(FUZZ_TARGETS) | xargs -P 2 -I{} sh -c 'mkdir -p fuzz/corpus/{} && \
 		cd fuzz && cargo +nightly fuzz run {} corpus/{} seeds/{} -- \
-		-max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 > ../target/fuzz/{}.log 2>&1; \
-		echo "{}: exit $$? $$(grep -E "^Done|^#[0-9]+.*DONE" ../target/fuzz/{}.log | tail -n 1)"'
+		-max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 > ../target/fuzz/{}.log 2>&1; rc=$$?; \
+		echo "{}: exit $$rc $$(grep -E "^Done|^#[0-9]+.*DONE" ../target/fuzz/{}.log | tail -n 1)"; \
+		[ $$rc -eq 0 ] || echo "{}: crash input in fuzz/artifacts/{}/, log target/fuzz/{}.log"; exit $$rc'
 
 lint:
 	cargo fmt --check
