@@ -256,3 +256,80 @@ fn introspection_faults_fail_closed_and_recover() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(!envoy.proc.log_text().contains("panicked"));
 }
+
+#[test]
+fn keys_rotated_during_load() {
+    let mut idp = Idp::start(3600);
+    let upstream = Upstream::start();
+    let cfg = json!({
+        "clusters": {idp.issuer(): "idp"},
+        "apiRules": [{
+            "apiVersion": "gateway.kyma-project.io/v2", "kind": "APIRule",
+            "metadata": {"name": "rotation", "namespace": "test"},
+            "spec": {"hosts": [HOST], "gateway": "kyma-system/kyma-gateway",
+                     "service": {"name": "httpbin", "port": 8000},
+                     "rules": [{"path": "/headers", "methods": ["GET"],
+                                "jwt": {"authentications": [{"issuer": idp.issuer(), "jwksUri": idp.jwks_uri()}]}}]}
+        }]
+    });
+    let envoy = Arc::new(Envoy::start_with(
+        &upstream,
+        &cfg.to_string(),
+        EnvoyOptions {
+            idp_port: idp.port,
+            ..Default::default()
+        },
+    ));
+    fn get(envoy: &Envoy, t: &str) -> u16 {
+        envoy
+            .send(
+                "GET",
+                HOST,
+                "/headers",
+                &[("Authorization", &format!("Bearer {t}"))],
+                "",
+            )
+            .status
+    }
+    let old = idp.token("rs256", "read");
+    assert_eq!(get(&envoy, &old), 200);
+
+    // Four clients keep sending the old token while the provider rotates its keys.
+    let stop = Arc::new(AtomicU8::new(0));
+    let load: Vec<_> = (0..4)
+        .map(|_| {
+            let (envoy, stop, old) = (Arc::clone(&envoy), Arc::clone(&stop), old.clone());
+            std::thread::spawn(move || {
+                let mut seen = std::collections::BTreeMap::<u16, u64>::new();
+                while stop.load(Ordering::SeqCst) == 0 {
+                    *seen.entry(get(&envoy, &old)).or_default() += 1;
+                }
+                seen
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    idp.restart(true);
+    // Tokens from the new keys are accepted at once, on both workers, under that load.
+    for i in 0..20 {
+        let fresh = idp.token(if i % 2 == 0 { "rs256" } else { "es256" }, "read");
+        assert_eq!(get(&envoy, &fresh), 200, "fresh token {i} during load");
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(1, Ordering::SeqCst);
+    let mut seen = std::collections::BTreeMap::<u16, u64>::new();
+    for t in load {
+        for (status, n) in t.join().unwrap() {
+            *seen.entry(status).or_default() += n;
+        }
+    }
+    // The old token works until the refetch drops its key, then 401; nothing else, ever.
+    assert!(
+        seen.keys().all(|s| *s == 200 || *s == 401),
+        "statuses under load: {seen:?}"
+    );
+    assert!(seen.get(&200).copied().unwrap_or(0) > 0, "{seen:?}");
+    assert_eq!(get(&envoy, &old), 401, "old key still accepted");
+    assert!(!envoy.proc.log_text().contains("panicked"));
+    println!("statuses of the old token under load: {seen:?}");
+}
