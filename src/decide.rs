@@ -359,21 +359,9 @@ mod tests {
     }
 
     fn decide<'a>(set: &'a RuleSet, r: &Request<'a>) -> Decision<'a> {
-        let mut keys = crate::jwt::keystore::KeyStore::new(&set.jwks_uris(), set.jwks_policy);
-        let mut cache = crate::jwt::cache::TokenCache::default();
-        let mut introspection = Default::default();
-        let mut mints = Default::default();
+        let mut auth = crate::jwt::AuthState::new(set);
         let answers = Default::default();
-        let mut env = AuthEnv {
-            keys: &mut keys,
-            cache: &mut cache,
-            crypto: &crate::jwt::crypto::PureRust,
-            introspection: &mut introspection,
-            mints: &mut mints,
-            answers: &answers,
-            now_ms: 0,
-            since_ms: 0,
-        };
+        let mut env = auth.env(&crate::jwt::crypto::PureRust, &answers, 0, 0);
         super::decide(set, r, &mut env)
     }
 

@@ -309,16 +309,7 @@ fn broken_plugin_configuration_is_refused() {
 
 #[test]
 fn shipped_config_is_valid_for_envoy() {
-    let out = std::process::Command::new(envoy_bin())
-        .args(["--mode", "validate", "-c", "envoy/envoy.yaml"])
-        .current_dir(repo())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_envoy_validates(&repo().join("envoy/envoy.yaml"));
 }
 
 #[test]

@@ -162,16 +162,7 @@ spec:
     assert_eq!(code, 0, "{err}");
     let path = dir.join("envoy.yaml");
     std::fs::write(&path, &yaml).unwrap();
-    let out = Command::new(envoy_bin())
-        .args(["--mode", "validate", "-c"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_envoy_validates(&path);
 
     // The JWKS cluster is there under the name the filter uses, with TLS for https.
     let cfg: Value =

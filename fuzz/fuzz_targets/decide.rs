@@ -9,7 +9,7 @@ use apirule_wasm::callout::Answer;
 use apirule_wasm::compile::{compile, RuleSet};
 use apirule_wasm::config::PluginConfig;
 use apirule_wasm::decide::{decide, Decision, Request, Wait};
-use apirule_wasm::jwt::{cache::TokenCache, crypto::PureRust, keystore::KeyStore, AuthEnv};
+use apirule_wasm::jwt::{crypto::PureRust, AuthState};
 use libfuzzer_sys::fuzz_target;
 
 const CONFIG: &str = r#"{"apiRules": [
@@ -49,13 +49,10 @@ fuzz_target!(|data: &[u8]| RULES.with(|set| run(set, data)));
 fn run(set: &RuleSet, data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let (auth, answer) = text.split_once('\n').unwrap_or((&text, ""));
-    let mut keys = KeyStore::new(&set.jwks_uris(), set.jwks_policy);
-    for id in 0..keys.len() {
-        let _ = keys.install(id, jwks().as_bytes(), 1_000);
+    let mut state = AuthState::new(set);
+    for id in 0..state.keys.len() {
+        let _ = state.keys.install(id, jwks().as_bytes(), 1_000);
     }
-    let mut cache = TokenCache::default();
-    let mut introspection = Default::default();
-    let mut mints = Default::default();
     let headers = vec![("authorization".to_owned(), auth.to_owned())];
     for host in ["a.fuzz.test", "b.fuzz.test"] {
         let req = Request {
@@ -69,16 +66,8 @@ fn run(set: &RuleSet, data: &[u8]) {
         };
         let mut answers: HashMap<String, Answer> = HashMap::new();
         for _ in 0..3 {
-            let mut env = AuthEnv {
-                keys: &mut keys,
-                cache: &mut cache,
-                crypto: &PureRust,
-                introspection: &mut introspection,
-                mints: &mut mints,
-                answers: &answers,
-                now_ms: 1_700_000_000_000,
-                since_ms: 1_700_000_000_000,
-            };
+            let now = 1_700_000_000_000;
+            let mut env = state.env(&PureRust, &answers, now, now);
             let key = match decide(set, &req, &mut env) {
                 Decision::Pending(p) => match p.wait {
                     Wait::Call(call) => call.key,

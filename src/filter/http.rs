@@ -9,13 +9,15 @@ use std::time::Duration;
 use log::{debug, error, warn};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::{Action, BufferType, MapType};
+use proxy_wasm::types::{Action, MapType};
 
 use super::jwks;
-use super::state::{now_ms, path_only, OwnedRequest, Parked, Shared};
+use super::state::{call_answer, now_ms, path_only, OwnedRequest, Parked, Shared};
 use crate::callout::{Answer, CallRequest};
 use crate::cors::{ResponseEdits, UPSTREAM_CORS_HEADERS};
-use crate::decide::{decide, decide_matched, path_without_query, route, Decision, Request, Wait};
+use crate::decide::{
+    decide, decide_matched, path_without_query, route, Decision, Matched, Request, Wait,
+};
 use crate::matcher::canonical::ambiguity;
 use crate::response::{Deny, DenyReason};
 
@@ -97,6 +99,13 @@ enum Act {
 }
 
 fn act_of(decision: Decision<'_>) -> Act {
+    // The label is only for the debug log: no formatting on the request path otherwise.
+    let label = |m: Option<Matched<'_>>| {
+        if !log::log_enabled!(log::Level::Debug) {
+            return String::new();
+        }
+        m.map_or_else(|| "-".to_owned(), |m| m.label())
+    };
     match decision {
         Decision::Allow(a) => Act::Allow(
             a.set_headers
@@ -104,12 +113,9 @@ fn act_of(decision: Decision<'_>) -> Act {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             a.response,
-            a.matched.label(),
+            label(Some(a.matched)),
         ),
-        Decision::Deny(d) => Act::Reply(
-            d.response,
-            d.matched.map(|m| m.label()).unwrap_or_else(|| "-".into()),
-        ),
+        Decision::Deny(d) => Act::Reply(d.response, label(d.matched)),
         Decision::Pending(p) => match p.wait {
             Wait::Keys(_) => Act::Park,
             Wait::Call(c) => Act::Call(c),
@@ -175,7 +181,7 @@ impl HttpFilter {
                     let Ok(mut state) = self.shared.try_borrow_mut() else {
                         return internal_error();
                     };
-                    let deadline_ms = now_ms() + state.keys.policy.max_wait_ms;
+                    let deadline_ms = now_ms() + state.auth.keys.policy.max_wait_ms;
                     state.parked.push(Parked {
                         context_id: self.id,
                         deadline_ms,
@@ -244,24 +250,13 @@ impl Context for HttpFilter {
         if token != expected {
             return;
         }
-        let status = if num_headers == 0 {
-            None
-        } else {
-            hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
-                .ok()
-                .flatten()
-                .and_then(|s| s.parse().ok())
-        };
-        let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        if status != Some(200) {
+        let answer = call_answer(num_headers, body_size);
+        if answer.status != Some(200) {
             if let Ok(state) = self.shared.try_borrow() {
                 state.metrics.inc(super::metrics::Counter::CallFailures);
             }
         }
-        self.answers.insert(key, Answer { status, body });
+        self.answers.insert(key, answer);
         let act = self.redecide();
         self.perform(act, true);
     }
@@ -349,7 +344,7 @@ impl HttpContext for HttpFilter {
         if keys_missing {
             // Another worker may have fetched the keys already (also after a failure this
             // worker still remembers: recovery must not wait for its next tick).
-            let n = shared.borrow().keys.len();
+            let n = shared.borrow().auth.keys.len();
             for id in 0..n {
                 jwks::sync(&shared, id, now);
             }

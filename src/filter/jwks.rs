@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use log::{info, warn};
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::{BufferType, MapType};
 
-use super::state::Shared;
+use super::state::{call_answer, Shared};
+use crate::callout::Answer;
 
 pub struct FetchState {
     /// Callout token → JWKS id.
@@ -58,12 +58,13 @@ pub fn sync(shared: &Shared, id: usize, now: u64) {
     let Ok(mut state) = shared.try_borrow_mut() else {
         return;
     };
-    let uri = state.keys.uri(id).to_owned();
+    let uri = state.auth.keys.uri(id).to_owned();
     if let Ok((Some(bytes), Some(cas))) = hostcalls::get_shared_data(&entry_key(&uri)) {
         if state.fetch.installed_cas.get(id).copied().flatten() != Some(cas) && bytes.len() >= 8 {
             let mut at = [0u8; 8];
             at.copy_from_slice(&bytes[..8]);
             if state
+                .auth
                 .keys
                 .install(id, &bytes[8..], u64::from_le_bytes(at))
                 .is_ok()
@@ -82,8 +83,11 @@ pub fn sync(shared: &Shared, id: usize, now: u64) {
             .and_then(|u| u.parse::<u64>().ok())
         {
             if until > now {
-                let retry = state.keys.policy.retry_ms;
-                state.keys.record_failure(id, until.saturating_sub(retry));
+                let retry = state.auth.keys.policy.retry_ms;
+                state
+                    .auth
+                    .keys
+                    .record_failure(id, until.saturating_sub(retry));
             }
         }
     }
@@ -114,16 +118,16 @@ fn release_lease(uri: &str, value: &str) {
 
 /// Syncs every key set and starts the fetches that are due. True while work is outstanding.
 pub fn tick(shared: &Shared, now: u64) -> bool {
-    let n = shared.borrow().keys.len();
+    let n = shared.borrow().auth.keys.len();
     for id in 0..n {
         sync(shared, id, now);
         let mut state = shared.borrow_mut();
         let inflight = state.fetch.inflight.values().any(|v| *v == id);
-        if inflight || !state.keys.due(id, now) {
+        if inflight || !state.auth.keys.due(id, now) {
             continue;
         }
-        let policy = state.keys.policy;
-        let uri = state.keys.uri(id).to_owned();
+        let policy = state.auth.keys.policy;
+        let uri = state.auth.keys.uri(id).to_owned();
         if !take_lease(&uri, now, now + policy.fetch_timeout_ms + 1000) {
             continue;
         }
@@ -153,7 +157,7 @@ pub fn tick(shared: &Shared, now: u64) -> bool {
                     "cannot fetch JWKS {uri}: dispatch to cluster {:?} failed ({e:?}); is the cluster defined in Envoy?",
                     up.cluster
                 );
-                state.keys.record_failure(id, now);
+                state.auth.keys.record_failure(id, now);
                 state
                     .metrics
                     .inc(super::metrics::Counter::JwksFetchFailures);
@@ -173,20 +177,11 @@ pub fn on_response(shared: &Shared, token: u32, num_headers: usize, body_size: u
     let Some(id) = state.fetch.inflight.remove(&token) else {
         return;
     };
-    let uri = state.keys.uri(id).to_owned();
-    let status = if num_headers == 0 {
-        None
-    } else {
-        hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
-            .ok()
-            .flatten()
-    };
-    let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    let result = match status.as_deref() {
-        Some("200") => state
+    let uri = state.auth.keys.uri(id).to_owned();
+    let Answer { status, body } = call_answer(num_headers, body_size);
+    let result = match status {
+        Some(200) => state
+            .auth
             .keys
             .install(id, &body, now)
             .map_err(|e| e.to_string()),
@@ -211,8 +206,8 @@ pub fn on_response(shared: &Shared, token: u32, num_headers: usize, body_size: u
             info!("JWKS {uri} fetched ({} bytes)", body.len());
         }
         Err(why) => {
-            let retry = state.keys.policy.retry_ms;
-            state.keys.record_failure(id, now);
+            let retry = state.auth.keys.policy.retry_ms;
+            state.auth.keys.record_failure(id, now);
             state
                 .metrics
                 .inc(super::metrics::Counter::JwksFetchFailures);

@@ -125,7 +125,7 @@ impl RootContext for Root {
         }
         if let Ok(mut state) = shared.try_borrow_mut() {
             // The core counts cache hits; export what is new.
-            let hits = (state.cache.hits, state.introspection.hits);
+            let hits = (state.auth.cache.hits, state.auth.introspection.hits);
             let (t, i) = state.exported_hits;
             state.metrics.add(
                 super::metrics::Counter::TokenCacheHits,
@@ -142,6 +142,7 @@ impl RootContext for Root {
             self.last_purge_ms = now;
             shared
                 .borrow_mut()
+                .auth
                 .cache
                 .purge_expired(now / 1000, crate::jwt::istio::CLOCK_SKEW_S);
         }

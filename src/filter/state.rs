@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use log::{debug, error};
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::MapType;
+use proxy_wasm::types::{BufferType, MapType};
 
 use super::crypto::HostCrypto;
 use std::collections::HashMap;
@@ -14,21 +14,14 @@ use std::collections::HashMap;
 use crate::callout::Answer;
 use crate::compile::RuleSet;
 use crate::decide::{decide, Decision, Request, Wait};
-use crate::introspection::IntrospectionCache;
-use crate::jwt::cache::TokenCache;
-use crate::jwt::keystore::KeyStore;
-use crate::jwt::AuthEnv;
-use crate::mutate::id_token::MintCache;
+use crate::jwt::{AuthEnv, AuthState};
 
 pub type Shared = Rc<RefCell<State>>;
 
 pub struct State {
     pub rules: Rc<RuleSet>,
-    pub keys: KeyStore,
-    pub cache: TokenCache,
+    pub auth: AuthState,
     pub crypto: HostCrypto,
-    pub introspection: IntrospectionCache,
-    pub mints: MintCache,
     pub parked: Vec<Parked>,
     pub fetch: super::jwks::FetchState,
     pub metrics: super::metrics::Metrics,
@@ -72,11 +65,8 @@ impl OwnedRequest {
 impl State {
     pub fn new(rules: Rc<RuleSet>, native_crypto: bool) -> State {
         State {
-            keys: KeyStore::new(&rules.jwks_uris(), rules.jwks_policy),
-            cache: TokenCache::new(rules.token_cache_size),
+            auth: AuthState::new(&rules),
             crypto: HostCrypto::new(native_crypto),
-            introspection: IntrospectionCache::default(),
-            mints: MintCache::default(),
             fetch: super::jwks::FetchState::new(rules.jwks.len()),
             parked: Vec::new(),
             metrics: super::metrics::Metrics::define(),
@@ -91,17 +81,26 @@ impl State {
         since_ms: u64,
         answers: &'s HashMap<String, Answer>,
     ) -> AuthEnv<'s> {
-        AuthEnv {
-            keys: &mut self.keys,
-            cache: &mut self.cache,
-            crypto: &self.crypto,
-            introspection: &mut self.introspection,
-            mints: &mut self.mints,
-            answers,
-            now_ms,
-            since_ms,
-        }
+        self.auth.env(&self.crypto, answers, now_ms, since_ms)
     }
+}
+
+/// The answer to a dispatched call, read in `on_http_call_response`: no headers means the call
+/// failed (connection refused, reset, timeout), so there is no status.
+pub fn call_answer(num_headers: usize, body_size: usize) -> Answer {
+    let status = if num_headers == 0 {
+        None
+    } else {
+        hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
+            .ok()
+            .flatten()
+            .and_then(|s| s.parse().ok())
+    };
+    let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    Answer { status, body }
 }
 
 pub fn now_ms() -> u64 {

@@ -37,6 +37,46 @@ pub struct AuthEnv<'a> {
     pub since_ms: u64,
 }
 
+/// What access checks keep between requests: keys, verified tokens, introspection results and
+/// minted tokens. The filter holds one per VM; offline callers (`apirule explain`, tests) one per
+/// run. [`AuthState::env`] lends it to one decision.
+pub struct AuthState {
+    pub keys: keystore::KeyStore,
+    pub cache: cache::TokenCache,
+    pub introspection: IntrospectionCache,
+    pub mints: MintCache,
+}
+
+impl AuthState {
+    pub fn new(rules: &crate::compile::RuleSet) -> AuthState {
+        AuthState {
+            keys: keystore::KeyStore::new(&rules.jwks_uris(), rules.jwks_policy),
+            cache: cache::TokenCache::new(rules.token_cache_size),
+            introspection: IntrospectionCache::default(),
+            mints: MintCache::default(),
+        }
+    }
+
+    pub fn env<'s>(
+        &'s mut self,
+        crypto: &'s dyn crypto::Crypto,
+        answers: &'s HashMap<String, Answer>,
+        now_ms: u64,
+        since_ms: u64,
+    ) -> AuthEnv<'s> {
+        AuthEnv {
+            keys: &mut self.keys,
+            cache: &mut self.cache,
+            crypto,
+            introspection: &mut self.introspection,
+            mints: &mut self.mints,
+            answers,
+            now_ms,
+            since_ms,
+        }
+    }
+}
+
 /// Who the request was authenticated as: the session Ory mutators template over.
 #[derive(Debug, Clone)]
 pub enum Identity {

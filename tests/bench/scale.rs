@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use apirule_wasm::compile::compile;
 use apirule_wasm::config::PluginConfig;
 use apirule_wasm::decide::{decide, Decision, Request};
-use apirule_wasm::jwt::AuthEnv;
+use apirule_wasm::jwt::{crypto::PureRust, AuthState};
 use serde_json::{json, Value};
 
 use super::common::*;
@@ -107,13 +107,10 @@ fn time_decide(
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64;
-    let mut keys = apirule_wasm::jwt::keystore::KeyStore::new(&set.jwks_uris(), set.jwks_policy);
+    let mut auth = AuthState::new(&set);
     if let Some(body) = jwks {
-        keys.install(0, body, now_ms).unwrap();
+        auth.keys.install(0, body, now_ms).unwrap();
     }
-    let mut cache = apirule_wasm::jwt::cache::TokenCache::default();
-    let mut introspection = Default::default();
-    let mut mints = Default::default();
     let answers = Default::default();
     let req = Request {
         authority: host,
@@ -129,16 +126,7 @@ fn time_decide(
         let iterations = 200_000;
         let start = Instant::now();
         for _ in 0..iterations {
-            let mut env = AuthEnv {
-                keys: &mut keys,
-                cache: &mut cache,
-                crypto: &apirule_wasm::jwt::crypto::PureRust,
-                introspection: &mut introspection,
-                mints: &mut mints,
-                answers: &answers,
-                now_ms,
-                since_ms: now_ms,
-            };
+            let mut env = auth.env(&PureRust, &answers, now_ms, now_ms);
             let d = decide(&set, black_box(&req), &mut env);
             assert!(matches!(d, Decision::Allow(_)), "{host}{path}: {d:?}");
             black_box(d);

@@ -646,3 +646,18 @@ pub fn forge_signature(token: &str) -> String {
     let flipped = if &token[at..at + 1] == "A" { "B" } else { "A" };
     format!("{}{flipped}{}", &token[..at], &token[at + 1..])
 }
+
+/// `envoy --mode validate` accepts the configuration at `path`.
+pub fn assert_envoy_validates(path: &Path) {
+    let out = Command::new(envoy_bin())
+        .args(["--mode", "validate", "-c"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -229,7 +229,7 @@ mod cli {
 
     fn explain(args: &[String]) -> Result<i32, String> {
         use apirule_wasm::decide::Request;
-        use apirule_wasm::jwt::{cache::TokenCache, crypto::PureRust, keystore::KeyStore, AuthEnv};
+        use apirule_wasm::jwt::{crypto::PureRust, AuthState};
         let mut base = empty_config()?;
         let o = parse(args, &mut base, true)?;
         let request = o
@@ -258,30 +258,19 @@ mod cli {
                 print_report(r);
             }
             let uris = rules.jwks_uris();
-            let mut keys = KeyStore::new(&uris, rules.jwks_policy);
+            let mut auth = AuthState::new(&rules);
             for (uri, file) in &o.jwks {
                 let id = uris
                     .iter()
                     .position(|u| u == uri)
                     .ok_or_else(|| format!("--jwks {uri}: no rule uses this JWKS URI"))?;
                 let body = std::fs::read(file).map_err(|e| format!("{file}: {e}"))?;
-                keys.install(id, &body, now_ms)
+                auth.keys
+                    .install(id, &body, now_ms)
                     .map_err(|e| format!("{file}: {e}"))?;
             }
-            let mut cache = TokenCache::default();
-            let mut introspection = Default::default();
-            let mut mints = Default::default();
             let answers = Default::default();
-            let mut env = AuthEnv {
-                keys: &mut keys,
-                cache: &mut cache,
-                crypto: &PureRust,
-                introspection: &mut introspection,
-                mints: &mut mints,
-                answers: &answers,
-                now_ms,
-                since_ms: now_ms,
-            };
+            let mut env = auth.env(&PureRust, &answers, now_ms, now_ms);
             let req = Request {
                 authority,
                 method,
