@@ -102,7 +102,7 @@ mod tests {
 pub struct CallRequest {
     pub key: String,
     pub upstream: Upstream,
-    pub method: &'static str,
+    pub method: std::borrow::Cow<'static, str>,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
     pub timeout_ms: u64,
@@ -123,6 +123,8 @@ impl std::fmt::Debug for CallRequest {
 #[derive(Debug, Clone)]
 pub struct Answer {
     pub status: Option<u16>,
+    /// Response headers, names in lower case.
+    pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
 

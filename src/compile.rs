@@ -11,6 +11,7 @@ use std::rc::Rc;
 use crate::config::model::{Access, ApiRule, Authenticator, PathSpec, Service, Source};
 use crate::config::{ConfigError, PluginConfig};
 use crate::cors::CompiledCors;
+use crate::extauth::{compile_providers, Authorizers, ExtAuthRule};
 use crate::introspection::IntrospectionRule;
 use crate::jwt::istio::IstioRule;
 use crate::jwt::keystore::JwksPolicy;
@@ -32,6 +33,8 @@ pub struct RuleSet {
     pub jwks: Vec<(String, Upstream)>,
     pub jwks_policy: JwksPolicy,
     pub token_cache_size: usize,
+    /// The RateLimit that selects this gateway, if one does.
+    pub rate_limit: Option<crate::ratelimit::RateLimiter>,
 }
 
 #[derive(Debug)]
@@ -75,6 +78,7 @@ pub enum Check {
     IstioJwt(IstioRule),
     OryJwt(OryJwtRule),
     Introspection(Box<IntrospectionRule>),
+    ExtAuth(ExtAuthRule),
     /// Accepted by Kyma, not enforced here yet: always denied.
     Unsupported(String, Flavor),
 }
@@ -123,6 +127,7 @@ struct Registry<'c> {
     errors: Vec<String>,
     signing_keys: BTreeMap<String, Rc<SigningKey>>,
     defaults: &'c crate::config::OathkeeperDefaults,
+    authorizers: Authorizers,
 }
 
 impl Registry<'_> {
@@ -172,6 +177,8 @@ pub fn compile(config: &PluginConfig) -> Result<(RuleSet, Vec<Report>), ConfigEr
         errors: Vec::new(),
         signing_keys: signing_keys(config)?,
         defaults: &config.oathkeeper,
+        authorizers: compile_providers(&config.extension_providers, &config.clusters)
+            .map_err(|e| ConfigError(format!("plugin configuration: {e}")))?,
     };
     let mut reports = Vec::with_capacity(objects.len());
     let mut seen = std::collections::HashSet::new();
@@ -179,10 +186,13 @@ pub fn compile(config: &PluginConfig) -> Result<(RuleSet, Vec<Report>), ConfigEr
         let checked = {
             let hosts = &set.hosts;
             let taken = |h: &str| hosts.contains(h);
+            let authorizers = &registry.authorizers;
+            let authorizer = |name: &str| authorizers.get(name).map(Option::is_some);
             let ctx = Context {
                 default_domain: config.default_domain.as_deref(),
                 jwt_handler: config.jwt_handler,
                 host_taken: &taken,
+                authorizer: &authorizer,
             };
             check_object(obj, &ctx)
         };
@@ -242,6 +252,10 @@ pub fn compile(config: &PluginConfig) -> Result<(RuleSet, Vec<Report>), ConfigEr
         reports.push(report);
     }
     set.jwks = registry.uris;
+    // RateLimit reports come after the APIRules' (whose order follows `config.objects()`).
+    let (limiter, limit_reports) = crate::ratelimit::compile(config)?;
+    set.rate_limit = limiter;
+    reports.extend(limit_reports);
     Ok((set, reports))
 }
 
@@ -343,6 +357,29 @@ fn compile_api_rule(
                                     continue;
                                 }
                             }
+                        }
+                        Authenticator::ExtAuth(ext) => {
+                            // Validation has checked that every name is an HTTP authorizer.
+                            let authorizers = ext
+                                .authorizers
+                                .iter()
+                                .filter_map(|n| registry.authorizers.get(n).cloned().flatten())
+                                .collect::<Vec<_>>();
+                            if authorizers.len() != ext.authorizers.len() {
+                                failures.push(Failure::new(
+                                    at(".extAuth.authorizers"),
+                                    "Authorizer not found in Istio ConfigMap mesh data",
+                                ));
+                                continue;
+                            }
+                            let mut id = |uri: &str| registry.id(uri);
+                            Check::ExtAuth(ExtAuthRule {
+                                authorizers,
+                                restrictions: ext
+                                    .restrictions
+                                    .as_ref()
+                                    .map(|r| IstioRule::compile(r, &mut id, false)),
+                            })
                         }
                         other => Check::Unsupported(other.name().to_owned(), flavor),
                     };

@@ -48,7 +48,7 @@ enum Origin {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ResponseEdits {
     pub strip_upstream_cors: bool,
-    pub set: Vec<(&'static str, String)>,
+    pub set: crate::response::Headers,
 }
 
 impl ResponseEdits {
@@ -118,21 +118,22 @@ impl CompiledCors {
             return None;
         }
         let (p, origin) = self.allowed(req)?;
-        let mut headers = vec![("access-control-allow-origin", origin.to_owned())];
+        let mut headers: crate::response::Headers =
+            vec![("access-control-allow-origin".into(), origin.to_owned())];
         for (name, value) in [
             ("access-control-allow-methods", &p.methods),
             ("access-control-allow-headers", &p.headers),
             ("access-control-expose-headers", &p.expose),
         ] {
             if !value.is_empty() {
-                headers.push((name, value.clone()));
+                headers.push((name.into(), value.clone()));
             }
         }
         if let Some(age) = &p.max_age {
-            headers.push(("access-control-max-age", age.clone()));
+            headers.push(("access-control-max-age".into(), age.clone()));
         }
         if p.credentials {
-            headers.push(("access-control-allow-credentials", "true".into()));
+            headers.push(("access-control-allow-credentials".into(), "true".into()));
         }
         Some(Deny {
             status: 200,
@@ -151,16 +152,16 @@ impl CompiledCors {
         if let Some((p, origin)) = self.allowed(req) {
             edits
                 .set
-                .push(("access-control-allow-origin", origin.to_owned()));
+                .push(("access-control-allow-origin".into(), origin.to_owned()));
             if p.credentials {
                 edits
                     .set
-                    .push(("access-control-allow-credentials", "true".into()));
+                    .push(("access-control-allow-credentials".into(), "true".into()));
             }
             if !p.expose.is_empty() {
                 edits
                     .set
-                    .push(("access-control-expose-headers", p.expose.clone()));
+                    .push(("access-control-expose-headers".into(), p.expose.clone()));
             }
         }
         edits
@@ -208,9 +209,12 @@ mod tests {
         ]);
         let d = cors.preflight(&req("OPTIONS", &pre));
         let d = d.map(|d| d.headers).unwrap_or_default();
-        assert!(d.contains(&("access-control-allow-origin", "test.local.kyma.dev".into())));
-        assert!(d.contains(&("access-control-allow-methods", "GET,POST".into())));
-        assert!(d.contains(&("access-control-max-age", "300".into())));
+        assert!(d.contains(&(
+            "access-control-allow-origin".into(),
+            "test.local.kyma.dev".into()
+        )));
+        assert!(d.contains(&("access-control-allow-methods".into(), "GET,POST".into())));
+        assert!(d.contains(&("access-control-max-age".into(), "300".into())));
         let other = h(&[
             ("origin", "localhost"),
             ("access-control-request-method", "GET"),
@@ -235,11 +239,11 @@ mod tests {
             .map(|d| d.headers)
             .unwrap_or_default();
         assert!(d.contains(&(
-            "access-control-allow-methods",
+            "access-control-allow-methods".into(),
             "GET,POST,PUT,DELETE,PATCH".into()
         )));
         assert!(d.contains(&(
-            "access-control-allow-headers",
+            "access-control-allow-headers".into(),
             "Authorization,Content-Type,*".into()
         )));
         assert!(

@@ -150,7 +150,18 @@ pub fn decide_matched<'a>(
         Err(Step::Deny(response)) => return deny(response),
         Err(Step::Wait(wait)) => return Decision::Pending(Pending { matched, wait }),
     };
-    let mut set_headers = upstream_headers(matched, req);
+    let mut set_headers = Vec::new();
+    let mut response = matched.api_rule.cors.response_edits(req);
+    if let Identity::Authorized(a) = &identity {
+        // Before the rule's own headers: Envoy's router sets those after ext_authz ran.
+        set_headers.extend(
+            a.upstream
+                .iter()
+                .map(|(k, v)| (Cow::Owned(k.to_string()), Cow::Owned(v.clone()))),
+        );
+        response.set.extend(a.downstream.iter().cloned());
+    }
+    set_headers.extend(upstream_headers(matched, req));
     if !matched.rule.mutators.is_empty() {
         match mutate(matched, req, &identity, env) {
             Ok(writes) => set_headers.extend(
@@ -165,7 +176,7 @@ pub fn decide_matched<'a>(
     Decision::Allow(Allow {
         matched,
         set_headers,
-        response: matched.api_rule.cors.response_edits(req),
+        response,
     })
 }
 
@@ -189,6 +200,7 @@ fn authenticate(
             Check::IstioJwt(rule) => rule.check(req, env),
             Check::OryJwt(rule) => rule.check(req, env),
             Check::Introspection(rule) => rule.check(req, env),
+            Check::ExtAuth(rule) => rule.check(req, env),
             // Not enforced by this build: refuse, never pass.
             Check::Unsupported(_, flavor) => {
                 Outcome::Denied(Deny::unauthorized(*flavor, DenyReason::Unsupported))

@@ -117,6 +117,19 @@ fn describe(access: &CompiledAccess) -> String {
                     r.target_audience.join(", ")
                 ),
                 Check::Introspection(r) => format!("oauth2_introspection at {}", r.url),
+                Check::ExtAuth(r) => format!(
+                    "extAuth: authorizers {}{}",
+                    r.authorizers
+                        .iter()
+                        .map(|a| a.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    if r.restrictions.is_some() {
+                        ", then jwt restrictions"
+                    } else {
+                        ""
+                    }
+                ),
                 Check::Unsupported(name, _) => format!("{name} (not enforced: always 401)"),
             })
             .collect::<Vec<_>>()

@@ -314,7 +314,7 @@ impl IntrospectionRule {
         Ok(CallRequest {
             key: format!("introspect|{}|{token}", self.url),
             upstream: upstream.clone(),
-            method: "POST",
+            method: "POST".into(),
             headers,
             body: form_encode(&form).into_bytes(),
             timeout_ms: self.timeout_ms,
@@ -373,7 +373,7 @@ impl IntrospectionRule {
         Err(Box::new(Outcome::Call(Box::new(CallRequest {
             key: call_key,
             upstream: pre.upstream.clone(),
-            method: "POST",
+            method: "POST".into(),
             headers: vec![
                 ("authorization".into(), format!("Basic {basic}")),
                 (

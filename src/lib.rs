@@ -8,8 +8,10 @@
 //! - [`compile`]: valid APIRules → [`compile::RuleSet`] (host index, path matchers).
 //! - [`matcher`]: hosts, paths (v2 templates, v1beta1 regexes) and methods.
 //! - [`jwt`]: token parsing, JWKS, signature checks, Istio and Ory semantics.
+//! - [`extauth`]: v2 `extAuth` rules, asked as Envoy's HTTP ext_authz asks.
 //! - [`callout`]: which Envoy cluster a JWKS (or other) URI is fetched through.
 //! - [`decide`]: request → [`decide::Decision`] (allow with header writes, or deny).
+//! - [`ratelimit`]: Kyma's RateLimit: bucket choice and token arithmetic (shared data in the shell).
 //! - [`response`]: deny responses in Istio's and Oathkeeper's shapes.
 //! - [`filter`]: the thin proxy-wasm shell that moves bytes between Envoy and the core.
 //!
@@ -21,11 +23,13 @@ pub mod config;
 pub mod cors;
 pub mod decide;
 pub mod explain;
+pub mod extauth;
 pub mod filter;
 pub mod introspection;
 pub mod jwt;
 pub mod matcher;
 pub mod mutate;
+pub mod ratelimit;
 pub mod render;
 pub mod response;
 pub mod validate;

@@ -31,10 +31,12 @@ pub fn models(config: &PluginConfig) -> Result<(Vec<Model>, RuleSet), ConfigErro
         }
         // Already known valid and without host clashes: validate again only to get the model.
         let free = |_: &str| false;
+        let defined = |_: &str| Some(true);
         let ctx = Context {
             default_domain: config.default_domain.as_deref(),
             jwt_handler: config.jwt_handler,
             host_taken: &free,
+            authorizer: &defined,
         };
         let checked = check_object(obj, &ctx);
         if let Ok(model) = checked.result {

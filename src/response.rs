@@ -1,6 +1,8 @@
 //! Deny responses in the shapes clients of Kyma already handle: Envoy/Istio for v2 rules,
 //! Ory Oathkeeper's JSON error for v1beta1 rules.
 
+use std::borrow::Cow;
+
 use crate::decide::Request;
 use crate::jwt::jws::JwtError;
 
@@ -27,6 +29,12 @@ pub enum DenyReason {
     CorsPreflight,
     /// A path the service could read differently from the gateway (see `matcher::canonical`).
     AmbiguousPath,
+    /// An external authorizer said no; its answer is the response.
+    ExtAuthDenied,
+    /// An external authorizer did not answer, timed out or failed (5xx).
+    ExtAuthFailed,
+    /// The request's rate-limit bucket is empty.
+    RateLimited,
 }
 
 impl DenyReason {
@@ -42,14 +50,20 @@ impl DenyReason {
             DenyReason::MutatorFailed => "mutator_failed",
             DenyReason::CorsPreflight => "cors_preflight",
             DenyReason::AmbiguousPath => "ambiguous_path",
+            DenyReason::ExtAuthDenied => "ext_authz_denied",
+            DenyReason::ExtAuthFailed => "ext_authz_failed",
+            DenyReason::RateLimited => "rate_limited",
         }
     }
 }
 
+/// Response headers: mostly fixed names, some (an authorizer's) read at run time.
+pub type Headers = Vec<(Cow<'static, str>, String)>;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deny {
     pub status: u32,
-    pub headers: Vec<(&'static str, String)>,
+    pub headers: Headers,
     pub body: String,
     pub reason: DenyReason,
 }
@@ -87,7 +101,7 @@ impl Deny {
             Flavor::Ory => ory(401, reason),
             Flavor::Istio => Deny {
                 status: 401,
-                headers: vec![("content-type", "text/plain".into())],
+                headers: vec![("content-type".into(), "text/plain".into())],
                 body: "Unauthorized".into(),
                 reason,
             },
@@ -131,8 +145,8 @@ impl Deny {
         Deny {
             status: 401,
             headers: vec![
-                ("content-type", "text/plain".into()),
-                ("www-authenticate", challenge),
+                ("content-type".into(), "text/plain".into()),
+                ("www-authenticate".into(), challenge),
             ],
             body: error.to_string(),
             reason,
@@ -143,7 +157,7 @@ impl Deny {
     pub fn rbac() -> Deny {
         Deny {
             status: 403,
-            headers: vec![("content-type", "text/plain".into())],
+            headers: vec![("content-type".into(), "text/plain".into())],
             body: "RBAC: access denied".into(),
             reason: DenyReason::Forbidden,
         }
@@ -172,7 +186,7 @@ pub fn ory(status: u32, reason: DenyReason) -> Deny {
     };
     Deny {
         status: code,
-        headers: vec![("content-type", "application/json".into())],
+        headers: vec![("content-type".into(), "application/json".into())],
         body: format!(r#"{{"error":{{"code":{code},"status":"{text}","message":"{message}"}}}}"#)
             + "\n",
         reason,

@@ -329,36 +329,16 @@ fn metrics_in_prometheus() {
         "",
     );
     assert_eq!(r.status, 401);
-    // Counters are exported per VM as they change; give the idle tick a moment for the fetch.
-    std::thread::sleep(std::time::Duration::from_millis(1500));
-    let r = try_request(
-        envoy.admin,
-        "GET",
-        "127.0.0.1",
-        "/stats/prometheus",
-        &[],
-        "",
-    )
-    .unwrap();
-    let value = |name: &str| -> u64 {
-        r.body
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .find(|l| {
-                l.split(['{', ' '])
-                    .next()
-                    .is_some_and(|n| n.ends_with(name))
-            })
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("{name} not in /stats/prometheus:\n{}", r.body))
+    // Counters are exported on the filter's tick: poll until they show.
+    let value = |name: &str, expected: u64| {
+        envoy.metric_when(name, std::time::Duration::from_secs(3), |v| v >= expected)
     };
-    assert_eq!(value("apirule_requests_allowed"), 3);
-    assert_eq!(value("apirule_requests_denied_no_route"), 1);
-    assert_eq!(value("apirule_requests_denied_no_token"), 1);
-    assert_eq!(value("apirule_requests_denied_invalid_token"), 1);
+    assert_eq!(value("apirule_requests_allowed", 3), 3);
+    assert_eq!(value("apirule_requests_denied_no_route", 1), 1);
+    assert_eq!(value("apirule_requests_denied_no_token", 1), 1);
+    assert_eq!(value("apirule_requests_denied_invalid_token", 1), 1);
     // No identity provider behind the sample's `idp` cluster here: fetches fail and are counted.
-    assert!(value("apirule_jwks_fetch_failures") >= 1);
+    assert!(value("apirule_jwks_fetch_failures", 1) >= 1);
     // Logs say why, and never carry the token.
     let log = envoy.log();
     assert!(log.contains("invalid_token"), "{log}");

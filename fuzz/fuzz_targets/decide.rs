@@ -79,6 +79,7 @@ fn run(set: &RuleSet, data: &[u8]) {
                 key,
                 Answer {
                     status: Some(200),
+                    headers: Vec::new(),
                     body: answer.as_bytes().to_vec(),
                 },
             );

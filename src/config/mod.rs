@@ -13,8 +13,10 @@
 //! (status, managedFields, ...) ignored as the API server prunes them.
 
 pub mod legacy_api;
+pub mod mesh;
 pub mod model;
 pub mod num;
+pub mod ratelimit;
 pub mod v1alpha1;
 pub mod v1beta1;
 pub mod v2;
@@ -65,6 +67,17 @@ pub struct PluginConfig {
     /// (default true); `false` forces the pure-Rust path.
     #[serde(default)]
     pub native_crypto: Option<bool>,
+    /// Istio mesh `extensionProviders` (the `istio` ConfigMap's): the authorizers `extAuth`
+    /// rules name.
+    #[serde(default)]
+    pub extension_providers: Vec<mesh::ExtensionProvider>,
+    /// `RateLimit` objects (gateway.kyma-project.io/v1alpha1), or `List`s of them.
+    #[serde(default)]
+    pub rate_limits: Vec<Value>,
+    /// The pods this filter runs in, to tell which RateLimits select them (default: Istio's
+    /// ingress gateway, `istio-system` with `app: istio-ingressgateway, istio: ingressgateway`).
+    #[serde(default)]
+    pub workload: Option<ratelimit::Workload>,
     /// Verified tokens remembered per worker (default 4096).
     #[serde(default, deserialize_with = "num::opt_u64")]
     pub token_cache_size: Option<u64>,
@@ -148,8 +161,40 @@ impl PluginConfig {
         })
     }
 
-    /// Every APIRule object, with `List`s flattened, in configuration order.
+    /// Every APIRule object, with `List`s flattened, in configuration order (RateLimit objects
+    /// met there are left to [`PluginConfig::rate_limit_objects`]).
     pub fn objects(&self) -> Result<Vec<&Value>, ConfigError> {
+        Ok(self
+            .all_objects()?
+            .into_iter()
+            .filter(|o| !ratelimit::is_rate_limit(o))
+            .collect())
+    }
+
+    /// RateLimit objects: those in `rateLimits`, then those found among `apiRules` (so one
+    /// `kubectl get apirules,ratelimits -o json` List can be pasted whole).
+    pub fn rate_limit_objects(&self) -> Result<Vec<&Value>, ConfigError> {
+        let mut out = Vec::new();
+        for (i, item) in self.rate_limits.iter().enumerate() {
+            match item.get("items").and_then(Value::as_array) {
+                Some(items) => out.extend(items.iter()),
+                None if item.is_object() => out.push(item),
+                None => {
+                    return Err(ConfigError(format!(
+                    "plugin configuration: .rateLimits[{i}]: expected a RateLimit object or a List"
+                )))
+                }
+            }
+        }
+        out.extend(
+            self.all_objects()?
+                .into_iter()
+                .filter(|o| ratelimit::is_rate_limit(o)),
+        );
+        Ok(out)
+    }
+
+    fn all_objects(&self) -> Result<Vec<&Value>, ConfigError> {
         let mut out = Vec::new();
         for (i, item) in self.api_rules.iter().enumerate() {
             let Some(obj) = item.as_object() else {

@@ -12,6 +12,7 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, MapType};
 
 use super::jwks;
+use super::metrics::Counter;
 use super::state::{call_answer, now_ms, path_only, OwnedRequest, Parked, Shared};
 use crate::callout::{Answer, CallRequest};
 use crate::cors::{ResponseEdits, UPSTREAM_CORS_HEADERS};
@@ -19,6 +20,7 @@ use crate::decide::{
     decide, decide_matched, path_without_query, route, Decision, Matched, Request, Wait,
 };
 use crate::matcher::canonical::ambiguity;
+use crate::ratelimit::Limit;
 use crate::response::{Deny, DenyReason};
 
 /// A request needs at most a client-credentials call and an introspection call; more means a loop.
@@ -33,6 +35,8 @@ pub struct HttpFilter {
     call: Option<(u32, String)>,
     /// Edits for the response of a request this filter allowed.
     response: Option<ResponseEdits>,
+    /// Rate-limit headers for whatever response the request gets.
+    limit_headers: crate::response::Headers,
 }
 
 impl HttpFilter {
@@ -44,6 +48,7 @@ impl HttpFilter {
             answers: HashMap::new(),
             call: None,
             response: None,
+            limit_headers: Vec::new(),
         }
     }
 }
@@ -62,7 +67,11 @@ fn property(path: &[&str]) -> String {
 
 /// A local reply; its failure is only logged (the stream may already be gone).
 fn reply(resp: &Deny) {
-    let headers = resp.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let headers = resp
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_ref(), v.as_str()))
+        .collect();
     let body = (!resp.body.is_empty()).then_some(resp.body.as_bytes());
     if let Err(e) = hostcalls::send_http_response(resp.status, headers, body) {
         error!("could not send the {} reply: {e:?}", resp.status);
@@ -142,7 +151,8 @@ impl HttpFilter {
     fn perform(&mut self, mut act: Act, resumed: bool) -> Action {
         loop {
             match act {
-                Act::Allow(headers, edits, label) => {
+                Act::Allow(headers, mut edits, label) => {
+                    edits.set.append(&mut self.limit_headers);
                     for (name, value) in &headers {
                         if hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value))
                             .is_err()
@@ -166,7 +176,8 @@ impl HttpFilter {
                     }
                     return Action::Continue;
                 }
-                Act::Reply(resp, label) => {
+                Act::Reply(mut resp, label) => {
+                    resp.headers.append(&mut self.limit_headers);
                     debug!("deny {label} {} -> {}", resp.reason.as_str(), resp.status);
                     if let Ok(state) = self.shared.try_borrow() {
                         state.metrics.denied(resp.reason);
@@ -186,6 +197,8 @@ impl HttpFilter {
                         context_id: self.id,
                         deadline_ms,
                         request,
+                        answers: std::mem::take(&mut self.answers),
+                        response_headers: std::mem::take(&mut self.limit_headers),
                     });
                     // Ask the root for fast ticks until the keys are in.
                     let _ = hostcalls::set_tick_period(Duration::from_millis(20));
@@ -197,7 +210,7 @@ impl HttpFilter {
                         return internal_error();
                     }
                     let headers: Vec<(&str, &str)> = [
-                        (":method", call.method),
+                        (":method", call.method.as_ref()),
                         (":path", call.upstream.path.as_str()),
                         (":authority", call.upstream.authority.as_str()),
                     ]
@@ -224,6 +237,7 @@ impl HttpFilter {
                                 call.key,
                                 Answer {
                                     status: None,
+                                    headers: Vec::new(),
                                     body: Vec::new(),
                                 },
                             );
@@ -299,6 +313,29 @@ impl HttpContext for HttpFilter {
             reply(&Deny::no_route());
             return Action::Pause;
         };
+        // Rate limiting comes first, as Envoy's local_ratelimit filter does.
+        if let Some(limiter) = &rules.rate_limit {
+            match super::ratelimit::check(limiter, &path, now_ms()) {
+                Limit::Deny(resp) => {
+                    debug!("deny - rate_limited {method} {} -> 429", path_only(&path));
+                    if let Ok(state) = shared.try_borrow() {
+                        state.metrics.inc(Counter::RateLimitOverLimit);
+                        state.metrics.denied(resp.reason);
+                    }
+                    reply(&resp);
+                    return Action::Pause;
+                }
+                Limit::Pass { headers, shadowed } => {
+                    if shadowed {
+                        if let Ok(state) = shared.try_borrow() {
+                            state.metrics.inc(Counter::RateLimitOverLimit);
+                            state.metrics.inc(Counter::RateLimitShadowed);
+                        }
+                    }
+                    self.limit_headers = headers;
+                }
+            }
+        }
         let headers = if matched.needs_headers() {
             match hostcalls::get_map(MapType::HttpRequestHeaders) {
                 Ok(h) => h,
@@ -368,7 +405,11 @@ impl HttpContext for HttpFilter {
     }
 
     fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
-        if let Some(edits) = self.response.take() {
+        let edits = self.response.take().or_else(|| {
+            let mut state = self.shared.try_borrow_mut().ok()?;
+            state.resumed_edits.remove(&self.id)
+        });
+        if let Some(edits) = edits {
             if edits.strip_upstream_cors {
                 for name in UPSTREAM_CORS_HEADERS {
                     let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, name, None);
@@ -385,6 +426,7 @@ impl HttpContext for HttpFilter {
         // A parked request whose client went away must not be resumed.
         if let Ok(mut state) = self.shared.try_borrow_mut() {
             state.parked.retain(|p| p.context_id != self.id);
+            state.resumed_edits.remove(&self.id);
         }
     }
 }

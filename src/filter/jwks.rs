@@ -178,7 +178,7 @@ pub fn on_response(shared: &Shared, token: u32, num_headers: usize, body_size: u
         return;
     };
     let uri = state.auth.keys.uri(id).to_owned();
-    let Answer { status, body } = call_answer(num_headers, body_size);
+    let Answer { status, body, .. } = call_answer(num_headers, body_size);
     let result = match status {
         Some(200) => state
             .auth

@@ -29,9 +29,16 @@ pub enum Counter {
     TokenCacheHits,
     IntrospectionCacheHits,
     DeniedAmbiguousPath,
+    DeniedExtAuth,
+    DeniedExtAuthFailure,
+    DeniedRateLimited,
+    /// Requests that found their bucket empty, enforced or not.
+    RateLimitOverLimit,
+    /// Of those, the ones passed because the RateLimit does not enforce (shadow mode).
+    RateLimitShadowed,
 }
 
-const NAMES: [&str; 17] = [
+const NAMES: [&str; 22] = [
     "apirule_requests_allowed",
     "apirule_requests_denied_no_route",
     "apirule_requests_denied_no_token",
@@ -49,6 +56,11 @@ const NAMES: [&str; 17] = [
     "apirule_token_cache_hits",
     "apirule_introspection_cache_hits",
     "apirule_requests_denied_ambiguous_path",
+    "apirule_requests_denied_ext_authz",
+    "apirule_requests_denied_ext_authz_failure",
+    "apirule_requests_denied_rate_limited",
+    "apirule_ratelimit_over_limit",
+    "apirule_ratelimit_shadowed",
 ];
 
 #[derive(Debug, Default)]
@@ -103,6 +115,9 @@ impl Metrics {
             DenyReason::MutatorFailed => Counter::DeniedMutatorFailure,
             DenyReason::CorsPreflight => Counter::CorsPreflight,
             DenyReason::AmbiguousPath => Counter::DeniedAmbiguousPath,
+            DenyReason::ExtAuthDenied => Counter::DeniedExtAuth,
+            DenyReason::ExtAuthFailed => Counter::DeniedExtAuthFailure,
+            DenyReason::RateLimited => Counter::DeniedRateLimited,
         });
     }
 }

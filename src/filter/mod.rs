@@ -5,6 +5,7 @@ mod crypto;
 mod http;
 mod jwks;
 mod metrics;
+mod ratelimit;
 mod root;
 mod state;
 

@@ -106,6 +106,9 @@ impl RootContext for Root {
         }
         let uris = rules.jwks_uris();
         jwks::prepare(&uris);
+        if let Some(limiter) = &rules.rate_limit {
+            super::ratelimit::create(limiter, started);
+        }
         let state = State::new(Rc::new(rules), config.native_crypto.unwrap_or(true));
         self.shared = Some(Rc::new(RefCell::new(state)));
         // Fetch keys right away, before the first request needs them.
@@ -194,15 +197,32 @@ fn log_reports(rules: &RuleSet, reports: &[Report], took_ms: u64) {
         match &r.status {
             Status::Ready => {}
             Status::Error(failures) => warn!(
-                "{}/{} ({} {}) is invalid and exposes nothing: {}",
+                "{}/{} ({} {}) is invalid and {}: {}",
                 r.namespace,
                 r.name,
                 r.api_version,
                 r.kind,
+                if r.kind == crate::config::ratelimit::KIND {
+                    "limits nothing"
+                } else {
+                    "exposes nothing"
+                },
                 describe(failures).replace('\n', "; ")
             ),
             Status::Ignored(why) => info!("{}/{} not served: {why}", r.namespace, r.name),
         }
+    }
+    if let Some(l) = &rules.rate_limit {
+        info!(
+            "rate limit {}/{}: {}",
+            l.namespace,
+            l.name,
+            if l.enforce {
+                "enforced"
+            } else {
+                "shadow mode (counted, not enforced)"
+            }
+        );
     }
     info!(
         "serving {} APIRules ({} rules, {} JWKS); {} invalid; configured in {took_ms} ms; VM memory {} KiB",

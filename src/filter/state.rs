@@ -13,6 +13,7 @@ use std::collections::HashMap;
 
 use crate::callout::Answer;
 use crate::compile::RuleSet;
+use crate::cors::ResponseEdits;
 use crate::decide::{decide, Decision, Request, Wait};
 use crate::jwt::{AuthEnv, AuthState};
 
@@ -27,6 +28,9 @@ pub struct State {
     pub metrics: super::metrics::Metrics,
     /// Cache hit counts already exported to the metrics.
     pub exported_hits: (u64, u64),
+    /// Response edits of requests the root context resumed, by HTTP context id: their
+    /// contexts apply them when the response arrives.
+    pub resumed_edits: HashMap<u32, ResponseEdits>,
 }
 
 /// A request paused until keys arrive, with what is needed to decide it again.
@@ -34,6 +38,10 @@ pub struct Parked {
     pub context_id: u32,
     pub deadline_ms: u64,
     pub request: OwnedRequest,
+    /// Answers to the calls the request made before it waited (an authorizer's, say).
+    pub answers: HashMap<String, Answer>,
+    /// Headers every response to this request carries (rate-limit headers).
+    pub response_headers: crate::response::Headers,
 }
 
 pub struct OwnedRequest {
@@ -71,6 +79,7 @@ impl State {
             parked: Vec::new(),
             metrics: super::metrics::Metrics::define(),
             exported_hits: (0, 0),
+            resumed_edits: HashMap::new(),
             rules,
         }
     }
@@ -96,11 +105,20 @@ pub fn call_answer(num_headers: usize, body_size: usize) -> Answer {
             .flatten()
             .and_then(|s| s.parse().ok())
     };
+    let headers = if num_headers == 0 {
+        Vec::new()
+    } else {
+        hostcalls::get_map(MapType::HttpCallResponseHeaders).unwrap_or_default()
+    };
     let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
         .ok()
         .flatten()
         .unwrap_or_default();
-    Answer { status, body }
+    Answer {
+        status,
+        headers,
+        body,
+    }
 }
 
 pub fn now_ms() -> u64 {
@@ -120,9 +138,8 @@ pub fn resume_parked(shared: &Shared, root_id: u32) {
     for p in parked {
         let rules = Rc::clone(&state.rules);
         let req = p.request.view();
-        let no_answers = HashMap::new();
         let ready = {
-            let mut env = state.env(now, p.request.start_ms, &no_answers);
+            let mut env = state.env(now, p.request.start_ms, &p.answers);
             decide(&rules, &req, &mut env)
         };
         let act = match ready {
@@ -145,14 +162,19 @@ pub fn resume_parked(shared: &Shared, root_id: u32) {
                     .iter()
                     .map(|(k, v)| (k.to_string(), v.to_string()))
                     .collect(),
+                a.response,
             ),
         };
         if hostcalls::set_effective_context(p.context_id).is_err() {
             continue; // the client went away
         }
         match act {
-            Act::Allow(headers) => {
+            Act::Allow(headers, mut edits) => {
                 state.metrics.inc(super::metrics::Counter::Allowed);
+                edits.set.extend(p.response_headers.iter().cloned());
+                if !edits.is_empty() {
+                    state.resumed_edits.insert(p.context_id, edits);
+                }
                 for (k, v) in &headers {
                     let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, k, Some(v));
                 }
@@ -165,14 +187,19 @@ pub fn resume_parked(shared: &Shared, root_id: u32) {
                     error!("could not resume a request: {e:?}");
                 }
             }
-            Act::Deny(resp) => {
+            Act::Deny(mut resp) => {
                 state.metrics.denied(resp.reason);
+                resp.headers.extend(p.response_headers.iter().cloned());
                 debug!(
                     "deny {} after waiting -> {}",
                     resp.reason.as_str(),
                     resp.status
                 );
-                let headers = resp.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                let headers = resp
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.as_ref(), v.as_str()))
+                    .collect();
                 let body = (!resp.body.is_empty()).then_some(resp.body.as_bytes());
                 let _ = hostcalls::send_http_response(resp.status, headers, body);
             }
@@ -184,7 +211,7 @@ pub fn resume_parked(shared: &Shared, root_id: u32) {
 }
 
 enum Act {
-    Allow(Vec<(String, String)>),
+    Allow(Vec<(String, String)>, ResponseEdits),
     Deny(crate::response::Deny),
 }
 

@@ -88,6 +88,8 @@ pub enum Identity {
         ory: bool,
     },
     Introspection(Rc<Introspected>),
+    /// External authorizers allowed the request (with the restrictions' identity, if any).
+    Authorized(Rc<crate::extauth::Authorized>),
 }
 
 impl Identity {
@@ -96,6 +98,7 @@ impl Identity {
             Identity::Anonymous => "",
             Identity::Jwt { claims, .. } => claims.sub.as_deref().unwrap_or(""),
             Identity::Introspection(r) => r.sub.as_deref().unwrap_or(""),
+            Identity::Authorized(a) => a.inner.subject(),
         }
     }
 
@@ -122,6 +125,7 @@ impl Identity {
                 Some(m)
             }
             Identity::Introspection(r) => Some(r.extra()),
+            Identity::Authorized(a) => a.inner.extra(),
         }
     }
 }

@@ -19,6 +19,7 @@ macro_rules! regex_is_match {
 
 pub mod legacy_api;
 pub mod paths;
+pub mod ratelimit;
 pub mod uri;
 pub mod v1beta1;
 pub mod v2;
@@ -63,6 +64,8 @@ pub struct Context<'a> {
     pub jwt_handler: JwtHandler,
     /// True when an earlier valid APIRule already owns this expanded host.
     pub host_taken: &'a dyn Fn(&str) -> bool,
+    /// Is this `extAuth` authorizer defined? `Some(false)`: defined, but not `envoyExtAuthzHttp`.
+    pub authorizer: &'a dyn Fn(&str) -> Option<bool>,
 }
 
 /// The identity of an object and the outcome of its validation.

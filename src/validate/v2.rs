@@ -234,6 +234,22 @@ fn controller_stage(spec: &Spec, ctx: &Context) -> Vec<Failure> {
                 (&list, "A JWT config must have at least one authentication"),
             );
         }
+        if let Some(ext) = &rule.ext_auth {
+            // The plugin configuration's `extensionProviders` stand in for the mesh ConfigMap.
+            for name in ext.authorizers.iter().flatten() {
+                let message = match (ctx.authorizer)(name) {
+                    Some(true) => continue,
+                    Some(false) => {
+                        "EnvoyExtAuthzHttp not found in Istio ConfigMap mesh data for authorizer"
+                    }
+                    None => "Authorizer not found in Istio ConfigMap mesh data",
+                };
+                out.push(Failure::new(
+                    format!("{at}.extAuth.externalAuthorizers.{name}"),
+                    message,
+                ));
+            }
+        }
         if let Some(f) =
             paths::v2_operators(&format!("{at}.path"), rule.path.as_deref().unwrap_or(""))
         {

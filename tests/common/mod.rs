@@ -176,6 +176,8 @@ pub struct EnvoyOptions {
     pub concurrency: u32,
     /// Port of the test identity provider behind the `idp` cluster.
     pub idp_port: u16,
+    /// More static clusters on loopback: `(name, port)`.
+    pub clusters: Vec<(String, u16)>,
 }
 
 impl Default for EnvoyOptions {
@@ -183,6 +185,7 @@ impl Default for EnvoyOptions {
         EnvoyOptions {
             concurrency: 2,
             idp_port: 9,
+            clusters: Vec::new(),
         }
     }
 }
@@ -260,7 +263,16 @@ impl Envoy {
         opts: EnvoyOptions,
     ) -> Result<Envoy, String> {
         let (port, admin) = (free_port(), free_port());
-        let cfg = render(port, admin, upstream_port, opts.idp_port, plugin_config);
+        let mut cfg = render(port, admin, upstream_port, opts.idp_port, plugin_config);
+        let clusters = cfg["static_resources"]["clusters"].as_array_mut().unwrap();
+        for (name, port) in &opts.clusters {
+            clusters.push(serde_json::json!({
+                "name": name, "type": "STATIC", "connect_timeout": "2s",
+                "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [
+                    {"endpoint": {"address": {"socket_address":
+                        {"address": "127.0.0.1", "port_value": port}}}}]}]}
+            }));
+        }
         Self::launch(port, admin, &cfg, opts.concurrency, &wasm_log())
     }
 
@@ -342,6 +354,33 @@ impl Envoy {
 
     pub fn log(&self) -> String {
         self.proc.log_text()
+    }
+
+    /// One of the filter's counters (`apirule_...`) from `/stats/prometheus`; 0 until defined.
+    /// The filter flushes them on its tick, so this polls for up to `wait` until `ready` holds.
+    pub fn metric_when(&self, name: &str, wait: Duration, ready: impl Fn(u64) -> bool) -> u64 {
+        let deadline = Instant::now() + wait;
+        loop {
+            let value = try_request(self.admin, "GET", "127.0.0.1", "/stats/prometheus", &[], "")
+                .ok()
+                .and_then(|r| {
+                    r.body
+                        .lines()
+                        .filter(|l| !l.starts_with('#'))
+                        .find(|l| {
+                            l.split(['{', ' '])
+                                .next()
+                                .is_some_and(|n| n.ends_with(name))
+                        })
+                        .and_then(|l| l.rsplit(' ').next())
+                        .and_then(|v| v.parse().ok())
+                })
+                .unwrap_or(0);
+            if ready(value) || Instant::now() > deadline {
+                return value;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// A counter or gauge from the admin `/stats` endpoint.
@@ -507,6 +546,44 @@ pub fn yaml_documents(path: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// Waits until a peer logs `ready `.
+fn ready(proc: Proc, what: &str) -> Proc {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !proc.log_text().contains("ready ") {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not start: {}",
+            proc.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    proc
+}
+
+/// The test external authorizer (tests/authz/server.py), a separate process on loopback.
+pub struct Authz {
+    pub port: u16,
+    _proc: Proc,
+}
+
+impl Authz {
+    pub fn start() -> Authz {
+        let port = free_port();
+        let log = scratch("authz").join("authz.log");
+        let child = spawn(
+            Command::new(repo().join(".venv/bin/python"))
+                .arg("-u")
+                .arg(repo().join("tests/authz/server.py"))
+                .arg(port.to_string()),
+            &log,
+        );
+        Authz {
+            port,
+            _proc: ready(Proc { child, log }, "authorizer"),
+        }
+    }
+}
+
 /// The test identity provider (node-oidc-provider, tests/idp/server.mjs).
 pub struct Idp {
     pub port: u16,
@@ -540,17 +617,7 @@ impl Idp {
                 .env("TOKEN_TTL", self.ttl.to_string()),
             &log,
         );
-        let proc = Proc { child, log };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !proc.log_text().contains("ready ") {
-            assert!(
-                Instant::now() < deadline,
-                "idp did not start: {}",
-                proc.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        self.proc = Some(proc);
+        self.proc = Some(ready(Proc { child, log }, "idp"));
     }
 
     pub fn issuer(&self) -> String {
