@@ -112,8 +112,10 @@ run: build $(STAMP) $(IDP)
 	$(VENV)/bin/gunicorn -b 127.0.0.1:8000 --threads 8 --no-control-socket httpbin:app \
 	    > target/httpbin.log 2>&1 & upstream=$$!; \
 	PORT=3000 KEYS_FILE=target/idp-keys.json node tests/idp/server.mjs > target/idp.log 2>&1 & idp=$$!; \
-	trap 'kill $$upstream $$idp 2>/dev/null; wait $$upstream $$idp 2>/dev/null' EXIT; \
-	echo "httpbin on 127.0.0.1:8000, identity provider on 127.0.0.1:3000, Envoy on 127.0.0.1:10000 (admin 9901)"; \
+	$(VENV)/bin/python -u tests/authz/server.py 3001 > target/authz.log 2>&1 & authz=$$!; \
+	trap 'kill $$upstream $$idp $$authz 2>/dev/null; wait $$upstream $$idp $$authz 2>/dev/null' EXIT; \
+	echo "httpbin on 127.0.0.1:8000, identity provider on 127.0.0.1:3000, authorizer on 127.0.0.1:3001,"; \
+	echo "Envoy on 127.0.0.1:10000 (admin 9901)"; \
 	echo "Try, in another terminal:"; \
 	echo "  curl -i -H 'Host: httpbin.local.kyma.dev' localhost:10000/headers          # 200: noAuth rule"; \
 	echo "  curl -i -H 'Host: httpbin.local.kyma.dev' localhost:10000/anything/a/b     # 200: /anything/{**}"; \
@@ -124,7 +126,10 @@ run: build $(STAMP) $(IDP)
 	echo "          localhost:3000/token | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')"; \
 	echo "  curl -i -H 'Host: httpbin.local.kyma.dev' -H \"Authorization: Bearer \$$TOKEN\" localhost:10000/bearer          # 200"; \
 	echo "  curl -i -H 'Host: httpbin.local.kyma.dev' -H \"Authorization: Bearer \$$TOKEN\" localhost:10000/anything/admin/x  # 403: no admin scope"; \
-	echo "Ctrl-C stops all three."; \
+	echo "  curl -i -H 'Host: httpbin.local.kyma.dev' -H 'x-ext-authz: allow' localhost:10000/anything/authz/x  # 200: extAuth allows"; \
+	echo "  curl -i -H 'Host: httpbin.local.kyma.dev' localhost:10000/anything/authz/x  # 403: the authorizer's answer"; \
+	echo "  for i in 1 2 3 4; do curl -s -o /dev/null -w '%{http_code} ' -H 'Host: httpbin.local.kyma.dev' localhost:10000/anything/limited; done  # 200 200 200 429: RateLimit"; \
+	echo "Ctrl-C stops all four."; \
 	$(ENVOY) -c envoy/envoy.yaml --disable-hot-restart --log-level warn --component-log-level wasm:info
 
 clean:

@@ -29,11 +29,14 @@ fn valid_kyma_examples_are_ready() {
         "08-v1beta1-ory-oauth2-introspection.yaml",
     ] {
         let file = dir.join(name);
+        // Example 04 names an authorizer: Kyma looks it up in Istio's mesh ConfigMap.
+        let mesh = common::repo().join("tests/fixtures/istio-mesh.yaml");
         let out = apirule(&[
             "check",
             "--default-domain",
             "local.kyma.dev",
             file.to_str().unwrap(),
+            mesh.to_str().unwrap(),
         ]);
         assert!(out.status.success(), "{name}: {}", stdout(&out));
         assert!(
@@ -126,7 +129,8 @@ fn plugin_configuration_files_and_json_are_accepted() {
     assert!(out.status.success(), "{}", stdout(&out));
     assert_eq!(
         stdout(&out),
-        "default/httpbin (gateway.kyma-project.io/v2 APIRule): Ready\n"
+        "default/httpbin (gateway.kyma-project.io/v2 APIRule): Ready\n\
+         istio-system/gateway (gateway.kyma-project.io/v1alpha1 RateLimit): Ready\n"
     );
 }
 
@@ -164,7 +168,7 @@ fn explain_walks_the_decision() {
         "{text}"
     );
     assert!(
-        text.contains("rule[3] /anything/{**} [GET,POST]: matches"),
+        text.contains("rule[4] /anything/{**} [GET,POST]: matches"),
         "{text}"
     );
     assert!(

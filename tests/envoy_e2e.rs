@@ -122,7 +122,21 @@ fn kyma_examples_route_as_their_docs_say() {
         example("07-v2-jwt-custom-tls-gateway.yaml"),
         broken,
     ];
-    let envoy = Envoy::start(&upstream, &plugin_config(&rules, Some("local.kyma.dev")));
+    // 04 names the authorizer `x-ext-authz`: the test authorizer, as Istio's mesh config would.
+    let authz = Authz::start();
+    let mut config: serde_json::Value =
+        serde_json::from_str(&plugin_config(&rules, Some("local.kyma.dev"))).unwrap();
+    config["extensionProviders"] = json!([{"name": "x-ext-authz", "envoyExtAuthzHttp": {
+        "service": "127.0.0.1", "port": authz.port, "includeRequestHeadersInCheck": ["x-ext-authz"]}}]);
+    config["clusters"] = json!({format!("http://127.0.0.1:{}", authz.port): "ext_authz"});
+    let envoy = Envoy::start_with(
+        &upstream,
+        &config.to_string(),
+        EnvoyOptions {
+            clusters: vec![("ext_authz".into(), authz.port)],
+            ..Default::default()
+        },
+    );
 
     // 01: foo.bar, `/*` GET, spec timeout 360.
     let r = envoy.get("foo.bar", "/anything/deep/path");
@@ -145,8 +159,19 @@ fn kyma_examples_route_as_their_docs_say() {
     assert_eq!(envoy.send("PUT", HOST, "/anything", &[], "").status, 404);
     assert_eq!(envoy.send("POST", HOST, "/post", &[], "").status, 404);
 
-    // 04: extAuth is not enforced by this build: 401, never forwarded.
-    assert_eq!(envoy.get("na.example.com", "/get").status, 401);
+    // 04: the authorizer decides first (its own 403), then the restrictions: allowed by the
+    // authorizer but without a token, RBAC's 403.
+    let r = envoy.get("na.example.com", "/get");
+    assert_eq!(r.status, 403);
+    assert!(r.body.starts_with("denied by ext_authz"), "{r:?}");
+    let r = envoy.send(
+        "GET",
+        "na.example.com",
+        "/get",
+        &[("x-ext-authz", "allow")],
+        "",
+    );
+    assert_eq!((r.status, r.body.as_str()), (403, "RBAC: access denied"));
 
     // 05: `myapp` GET /headers only.
     assert_eq!(envoy.get("myapp.local.kyma.dev", "/headers").status, 200);

@@ -108,7 +108,7 @@ fn istio_rendering_and_the_shipped_wasm_plugin_match_istio_crds() {
         4
     );
 
-    // The shipped wasm-plugin.yaml: valid for Istio, and its APIRules are Ready.
+    // The shipped wasm-plugin.yaml: valid for Istio, and its APIRules and RateLimit are Ready.
     let shipped = repo().join("wasm-plugin.yaml");
     let report = crd_validate(&["istio-wasmplugins.yaml"], &shipped);
     assert!(report.contains("valid WasmPlugin apirule-wasm"), "{report}");
@@ -117,7 +117,8 @@ fn istio_rendering_and_the_shipped_wasm_plugin_match_istio_crds() {
         (code, out.trim()),
         (
             0,
-            "default/httpbin (gateway.kyma-project.io/v2 APIRule): Ready"
+            "default/httpbin (gateway.kyma-project.io/v2 APIRule): Ready\n\
+             istio-system/gateway (gateway.kyma-project.io/v1alpha1 RateLimit): Ready"
         )
     );
 }

@@ -10,7 +10,8 @@
 //! apirule oci --wasm MODULE --out DIR [--tag TAG]
 //! ```
 //! Files are YAML (several documents allowed) or JSON: APIRule objects, `List`s of them, a whole
-//! plugin configuration (`{"apiRules": [...]}`), or an Envoy configuration whose wasm filter
+//! plugin configuration (`{"apiRules": [...]}`), Istio's mesh ConfigMap (its `extensionProviders`
+//! are the authorizers `extAuth` rules name), or an Envoy configuration whose wasm filter
 //! carries one (`envoy/envoy.yaml`); a plugin configuration is checked with its own settings.
 //! Exit status: 0 when every APIRule is Ready (check) or the request is allowed (explain), 1 when
 //! not, 2 on a usage or read error.
@@ -140,6 +141,14 @@ mod cli {
                         base.api_rules.push(a);
                         None
                     }
+                    Doc::Mesh(m) => {
+                        let providers = m.get("extensionProviders").cloned().unwrap_or_default();
+                        let providers: Vec<apirule_wasm::config::mesh::ExtensionProvider> =
+                            serde_json::from_value(providers)
+                                .map_err(|e| format!("{file}: mesh extensionProviders: {e}"))?;
+                        base.extension_providers.extend(providers);
+                        None
+                    }
                     Doc::Other => None,
                 };
                 if let Some(p) = plugin {
@@ -159,6 +168,8 @@ mod cli {
         Plugin(Value),
         Envoy(Value),
         ApiRule(Value),
+        /// Istio's mesh config: its `extensionProviders` are the authorizers of `extAuth` rules.
+        Mesh(Value),
         Other,
     }
 
@@ -169,6 +180,14 @@ mod cli {
         let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("");
         if doc.get("apiRules").is_some() {
             Doc::Plugin(doc)
+        } else if kind == "ConfigMap" {
+            // `kubectl get configmap istio -n istio-system -o yaml`: the mesh config is YAML text.
+            match doc.pointer("/data/mesh").and_then(Value::as_str) {
+                Some(mesh) => serde_norway::from_str(mesh).map_or(Doc::Other, Doc::Mesh),
+                None => Doc::Other,
+            }
+        } else if api.is_empty() && doc.get("extensionProviders").is_some() {
+            Doc::Mesh(doc)
         } else if kind == "WasmPlugin" && api.starts_with("extensions.istio.io/") {
             match doc.get("spec").and_then(|s| s.get("pluginConfig")) {
                 Some(p) => Doc::Plugin(p.clone()),
@@ -337,6 +356,7 @@ mod cli {
         // One plugin configuration: the one given, or one built from the APIRule files.
         let mut plain = Vec::new();
         let mut given = Vec::new();
+        let mut providers = Vec::new();
         for file in &o.files {
             for doc in read_documents(file)? {
                 match classify(doc) {
@@ -344,6 +364,11 @@ mod cli {
                     Doc::Envoy(e) => given
                         .extend(embedded_plugin_config(&e).map_err(|e| format!("{file}: {e}"))?),
                     Doc::ApiRule(a) => plain.push(a),
+                    Doc::Mesh(m) => {
+                        if let Some(Value::Array(list)) = m.get("extensionProviders") {
+                            providers.extend(list.iter().cloned());
+                        }
+                    }
                     Doc::Other => {}
                 }
             }
@@ -351,6 +376,9 @@ mod cli {
         let config_json = match (given.len(), plain.is_empty()) {
             (0, _) => {
                 let mut c = serde_json::json!({"apiRules": plain});
+                if !providers.is_empty() {
+                    c["extensionProviders"] = Value::Array(providers);
+                }
                 if let Some(d) = &base.default_domain {
                     c["defaultDomain"] = serde_json::json!(d);
                 }
