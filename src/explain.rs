@@ -51,6 +51,27 @@ pub fn explain(rules: &RuleSet, req: &Request<'_>, env: &mut AuthEnv<'_>) -> Vec
         out.push("decision: 404 (no rule matches this path and method)".into());
         return out;
     }
+    if let Some(limit) = &rules.rate_limit {
+        let header = |name: &str| {
+            crate::jwt::token::header_values(req.headers, name)
+                .next()
+                .map(str::to_owned)
+        };
+        let b = limit.bucket_for(req.path, &header);
+        out.push(format!(
+            "rate limit {}/{}: {} ({} tokens, +{} every {} ms){}; 429 when empty",
+            limit.namespace,
+            limit.name,
+            match b.index {
+                0 => "defaultBucket".to_owned(),
+                i => format!("local.buckets[{}]", i - 1),
+            },
+            b.spec.max_tokens,
+            b.spec.tokens_per_fill,
+            b.spec.fill_interval_ms,
+            if limit.enforce { "" } else { ", shadow mode" }
+        ));
+    }
     match decide(rules, req, env) {
         Decision::Allow(a) => {
             out.push("decision: allow, forwarded upstream".into());

@@ -43,6 +43,8 @@ struct CompiledBucket {
 /// The bucket a request draws from.
 #[derive(Debug, Clone, Copy)]
 pub struct BucketRef<'a> {
+    /// 0: `defaultBucket`; `i + 1`: `local.buckets[i]`.
+    pub index: usize,
     pub key: &'a str,
     pub spec: &'a Bucket,
 }
@@ -185,7 +187,8 @@ impl RateLimiter {
 
     /// Every bucket, for creating them at configuration time.
     pub fn all(&self) -> impl Iterator<Item = BucketRef<'_>> {
-        self.buckets.iter().map(|b| BucketRef {
+        self.buckets.iter().enumerate().map(|(index, b)| BucketRef {
+            index,
             key: &b.key,
             spec: &b.spec,
         })
@@ -198,14 +201,15 @@ impl RateLimiter {
         path: &str,
         header: &dyn Fn(&str) -> Option<String>,
     ) -> BucketRef<'s> {
-        let found = self.buckets[1..].iter().find(|b| {
+        let found = self.buckets.iter().enumerate().skip(1).find(|(_, b)| {
             b.path.as_deref().is_none_or(|p| p == path)
                 && b.headers
                     .iter()
                     .all(|(k, v)| header(k).as_deref() == Some(v.as_str()))
         });
-        let b = found.unwrap_or(&self.buckets[0]);
+        let (index, b) = found.unwrap_or((0, &self.buckets[0]));
         BucketRef {
+            index,
             key: &b.key,
             spec: &b.spec,
         }
@@ -409,6 +413,30 @@ mod tests {
         assert_eq!(draw(t0 + 9_000), ok(1, 1000));
         // Garbage in shared data counts as a new bucket.
         assert_eq!(take(Some(b"short"), &spec, t0).1, ok(2, 1000));
+    }
+
+    #[test]
+    fn arithmetic_survives_extremes() {
+        let edges = [0, 1, 50, u64::MAX / 2, u64::MAX - 1, u64::MAX];
+        for max_tokens in edges {
+            for tokens_per_fill in edges {
+                for fill_interval_ms in edges {
+                    let spec = Bucket {
+                        max_tokens,
+                        tokens_per_fill,
+                        fill_interval_ms,
+                    };
+                    for (tokens, filled) in [(0, 0), (u64::MAX, u64::MAX), (1, u64::MAX / 2)] {
+                        for now in edges {
+                            let state = encode(tokens, filled);
+                            let (_, t) = take(Some(&state), &spec, now);
+                            assert!(t.remaining <= tokens.max(max_tokens));
+                            assert!(t.reset_ms <= fill_interval_ms.max(1));
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -175,6 +175,10 @@ fn explain_walks_the_decision() {
         text.contains("sets x-forwarded-host: httpbin.local.kyma.dev"),
         "{text}"
     );
+    assert!(
+        text.contains("rate limit istio-system/gateway: defaultBucket (1000 tokens"),
+        "{text}"
+    );
     let out = apirule(&[
         "explain",
         "--rules",

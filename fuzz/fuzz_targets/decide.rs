@@ -1,6 +1,8 @@
-//! The whole decision on fixed rules: a `jwt` rule (Istio pipeline) and an `oauth2_introspection`
-//! rule with a header mutator (Ory pipeline). Input: the Authorization header value, a newline,
-//! the introspection endpoint's answer. Every outcome is a decision; nothing panics.
+//! The whole decision on fixed rules: a `jwt` rule (Istio pipeline), an `oauth2_introspection`
+//! rule with a header mutator (Ory pipeline) and an `extAuth` rule with restrictions. Input: the
+//! Authorization header value, a newline, the endpoint's answer (for the authorizer: a status
+//! line, `name: value` header lines, an empty line, the body). Every outcome is a decision;
+//! nothing panics.
 #![no_main]
 
 use std::collections::HashMap;
@@ -12,7 +14,17 @@ use apirule_wasm::decide::{decide, Decision, Request, Wait};
 use apirule_wasm::jwt::{crypto::PureRust, AuthState};
 use libfuzzer_sys::fuzz_target;
 
-const CONFIG: &str = r#"{"apiRules": [
+const CONFIG: &str = r#"{
+ "extensionProviders": [{"name": "authz", "envoyExtAuthzHttp": {"service": "authz.fuzz.test", "port": 80,
+   "headersToUpstreamOnAllow": ["*"], "headersToDownstreamOnAllow": ["x-*"], "headersToDownstreamOnDeny": ["*-d"]}}],
+ "apiRules": [
+  {"apiVersion": "gateway.kyma-project.io/v2", "kind": "APIRule",
+   "metadata": {"name": "ext", "namespace": "fuzz"},
+   "spec": {"hosts": ["c.fuzz.test"], "gateway": "kyma-system/kyma-gateway",
+            "service": {"name": "s", "port": 80},
+            "rules": [{"path": "/ext", "methods": ["GET"],
+                       "extAuth": {"authorizers": ["authz"],
+                                   "restrictions": {"authentications": [{"issuer": "https://issuer.fuzz.test", "jwksUri": "https://issuer.fuzz.test/jwks"}]}}}]}},
   {"apiVersion": "gateway.kyma-project.io/v2", "kind": "APIRule",
    "metadata": {"name": "jwt", "namespace": "fuzz"},
    "spec": {"hosts": ["a.fuzz.test"], "gateway": "kyma-system/kyma-gateway",
@@ -40,8 +52,13 @@ thread_local! {
 
 fn jwks() -> String {
     // A well-formed 2048-bit key nobody holds: tokens reach signature verification and fail it.
-    let n: String = std::iter::repeat('w').take(341).chain(std::iter::once('M')).collect();
-    format!(r#"{{"keys":[{{"kty":"RSA","kid":"k1","alg":"RS256","use":"sig","n":"{n}","e":"AQAB"}}]}}"#)
+    let n: String = std::iter::repeat('w')
+        .take(341)
+        .chain(std::iter::once('M'))
+        .collect();
+    format!(
+        r#"{{"keys":[{{"kty":"RSA","kid":"k1","alg":"RS256","use":"sig","n":"{n}","e":"AQAB"}}]}}"#
+    )
 }
 
 fuzz_target!(|data: &[u8]| RULES.with(|set| run(set, data)));
@@ -54,11 +71,15 @@ fn run(set: &RuleSet, data: &[u8]) {
         let _ = state.keys.install(id, jwks().as_bytes(), 1_000);
     }
     let headers = vec![("authorization".to_owned(), auth.to_owned())];
-    for host in ["a.fuzz.test", "b.fuzz.test"] {
+    for (host, path) in [
+        ("a.fuzz.test", "/jwt"),
+        ("b.fuzz.test", "/intro"),
+        ("c.fuzz.test", "/ext"),
+    ] {
         let req = Request {
             authority: host,
             method: "GET",
-            path: if host.starts_with('a') { "/jwt" } else { "/intro" },
+            path,
             scheme: "https",
             headers: &headers,
             remote_address: "127.0.0.1:1",
@@ -77,12 +98,32 @@ fn run(set: &RuleSet, data: &[u8]) {
             };
             answers.insert(
                 key,
-                Answer {
-                    status: Some(200),
-                    headers: Vec::new(),
-                    body: answer.as_bytes().to_vec(),
+                if path == "/ext" {
+                    http_answer(answer)
+                } else {
+                    Answer {
+                        status: Some(200),
+                        headers: Vec::new(),
+                        body: answer.as_bytes().to_vec(),
+                    }
                 },
             );
         }
+    }
+}
+
+/// `status\nname: value\n...\n\nbody`; an unparsable status is no answer (a failed call).
+fn http_answer(text: &str) -> Answer {
+    let (head, body) = text.split_once("\n\n").unwrap_or((text, ""));
+    let mut lines = head.lines();
+    let status = lines.next().and_then(|s| s.trim().parse().ok());
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    Answer {
+        status,
+        headers,
+        body: body.as_bytes().to_vec(),
     }
 }

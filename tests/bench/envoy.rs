@@ -352,6 +352,21 @@ fn throughput(seconds: u64, rounds: usize, connections: u32) {
             tokens: vec![opaque],
             path: "/intro",
         },
+        Scenario {
+            host: HOST,
+            name: "filter, noAuth rule + RateLimit (a token drawn per request)",
+            envoy: start(Kind::Wasm(filter(json!({"rateLimits": [{
+                "apiVersion": "gateway.kyma-project.io/v1alpha1", "kind": "RateLimit",
+                "metadata": {"name": "bench", "namespace": "istio-system"},
+                "spec": {"selectorLabels": {"app": "istio-ingressgateway"},
+                         "enableResponseHeaders": true,
+                         "local": {"defaultBucket": {"maxTokens": 1_000_000_000u64,
+                                                     "tokensPerFill": 1_000_000_000u64,
+                                                     "fillInterval": "1s"}}}
+            }]})))),
+            tokens: vec![],
+            path: "/open",
+        },
     ];
     // Every scenario must answer 200 before it is measured.
     for s in &scenarios {
@@ -418,6 +433,7 @@ fn throughput(seconds: u64, rounds: usize, connections: u32) {
         ("filter first-seen RS256 / native", 7, 9),
         ("filter first-seen RS256, pure Rust / native", 8, 9),
         ("filter introspection warm cache / noAuth", 10, 2),
+        ("filter noAuth + RateLimit / noAuth", 11, 2),
     ];
     for (label, num, den) in ratios {
         println!("{:<46} {:.3}", format!("{label}:"), rps[num] / rps[den]);
