@@ -150,7 +150,7 @@ pub fn decide_matched<'a>(
         Err(Step::Deny(response)) => return deny(response),
         Err(Step::Wait(wait)) => return Decision::Pending(Pending { matched, wait }),
     };
-    let mut set_headers = Vec::new();
+    let mut set_headers = Vec::with_capacity(2);
     let mut response = matched.api_rule.cors.response_edits(req);
     if let Identity::Authorized(a) = &identity {
         // Before the rule's own headers: Envoy's router sets those after ext_authz ran.
@@ -283,12 +283,13 @@ pub fn route<'a>(rules: &'a RuleSet, req: &Request<'_>) -> Option<Matched<'a>> {
     Some(Matched { api_rule, rule })
 }
 
-fn upstream_headers<'a>(m: Matched<'a>, req: &Request<'a>) -> Vec<(Cow<'a, str>, Cow<'a, str>)> {
+/// `x-forwarded-host` and the rule's timeout, borrowed from the rule and the request.
+fn upstream_headers<'a>(m: Matched<'a>, req: &Request<'a>) -> [(Cow<'a, str>, Cow<'a, str>); 2] {
     let forwarded = match &m.api_rule.forwarded_host {
         Some(host) => Cow::Borrowed(host.as_str()),
         None => Cow::Borrowed(req.authority),
     };
-    vec![
+    [
         (Cow::Borrowed(X_FORWARDED_HOST), forwarded),
         (
             Cow::Borrowed(X_UPSTREAM_TIMEOUT),
