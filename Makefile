@@ -69,7 +69,7 @@ push: oci .apt-tools
 	@echo "pushed $(REGISTRY):$(TAG); sha256 for the WasmPlugin:"
 	@sha256sum $(WASM) | cut -d' ' -f1
 
-# ---- bench: figures side by side (BENCH_SECONDS, BENCH_ROUNDS, BENCH_ONLY=core,scale,memory,throughput) --
+# ---- bench: figures side by side (BENCH_SECONDS, BENCH_ROUNDS, BENCH_ONLY=core,scale,memory,throughput,ratelimit) --
 # The test build links the lib and the CLI, which must share one panic strategy: unwind.
 bench: build $(STAMP) $(IDP) $(BENCHPY)
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }

@@ -54,7 +54,7 @@ fn main() {
     );
     // A chart is drawn only from this run's figures.
     let _ = std::fs::remove_file(repo().join("target/bench/throughput.tsv"));
-    // BENCH_ONLY=throughput,scale,memory,core picks sections; all by default.
+    // BENCH_ONLY=throughput,scale,memory,core,ratelimit picks sections; all by default.
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let wanted = |section: &str| only.is_empty() || only.split(',').any(|s| s == section);
     // The soak is its own target (`make soak`), never part of a default run.
@@ -82,6 +82,90 @@ fn main() {
     }
     if wanted("throughput") {
         throughput(seconds, rounds, connections);
+    }
+    if wanted("ratelimit") {
+        rate_limit_figures(seconds, rounds, connections);
+    }
+}
+
+/// What a RateLimit costs the filter, next to what Envoy's own local_ratelimit costs Envoy.
+fn rate_limit_figures(seconds: u64, rounds: usize, connections: u32) {
+    let rule = |extra: Value| {
+        let mut cfg = json!({"apiRules": [{
+            "apiVersion": "gateway.kyma-project.io/v2", "kind": "APIRule",
+            "metadata": {"name": "bench", "namespace": "default"},
+            "spec": {"hosts": [HOST], "gateway": "kyma-system/kyma-gateway",
+                     "service": {"name": "svc", "port": 80},
+                     "rules": [{"path": "/open", "methods": ["GET"], "noAuth": true}]}
+        }]});
+        if let Value::Object(m) = extra {
+            for (k, v) in m {
+                cfg[k] = v;
+            }
+        }
+        cfg.to_string()
+    };
+    let limit = |headers: bool| {
+        json!({"rateLimits": [{
+            "apiVersion": "gateway.kyma-project.io/v1alpha1", "kind": "RateLimit",
+            "metadata": {"name": "bench", "namespace": "istio-system"},
+            "spec": {"selectorLabels": {"app": "istio-ingressgateway"},
+                     "enableResponseHeaders": headers,
+                     "local": {"defaultBucket": {"maxTokens": 1_000_000_000u64,
+                                                 "tokensPerFill": 1_000_000_000u64,
+                                                 "fillInterval": "1s"}}}
+        }]})
+    };
+    let start = |kind: Kind| BenchEnvoy::start(kind, 9);
+    let scenario = |name: &'static str, kind: Kind| Scenario {
+        host: HOST,
+        name,
+        envoy: start(kind),
+        tokens: vec![],
+        path: "/open",
+    };
+    println!("starting Envoys (one worker each)...");
+    let scenarios = vec![
+        scenario("bare Envoy, no auth", Kind::Bare),
+        scenario(
+            "native local_ratelimit (as Kyma's EnvoyFilter), x-ratelimit headers",
+            Kind::NativeRateLimit,
+        ),
+        scenario("filter, noAuth rule", Kind::Wasm(rule(json!({})))),
+        scenario(
+            "filter, noAuth rule + RateLimit",
+            Kind::Wasm(rule(limit(false))),
+        ),
+        scenario(
+            "filter, noAuth rule + RateLimit, x-ratelimit headers",
+            Kind::Wasm(rule(limit(true))),
+        ),
+    ];
+    for s in &scenarios {
+        assert_eq!(s.envoy.get(HOST, "/open").status, 200, "{}", s.name);
+    }
+    let samples = measure("ratelimit", &scenarios, seconds, rounds, connections);
+    println!();
+    println!("RateLimit, a bucket that never empties (a token drawn per request); medians of {rounds} rounds:");
+    println!("| scenario | req/s | p50 ms | p99 ms |");
+    println!("|---|---:|---:|---:|");
+    let rps: Vec<f64> = samples.iter().map(|v| median(v, |s| s.rps)).collect();
+    for (i, s) in scenarios.iter().enumerate() {
+        println!(
+            "| {} | {:.0} | {:.3} | {:.3} |",
+            s.name,
+            rps[i],
+            median(&samples[i], |s| s.p50_ms),
+            median(&samples[i], |s| s.p99_ms)
+        );
+    }
+    println!();
+    for (label, num, den) in [
+        ("native local_ratelimit / bare Envoy", 1, 0),
+        ("filter RateLimit / filter noAuth", 3, 2),
+        ("filter RateLimit + headers / filter noAuth", 4, 2),
+    ] {
+        println!("{:<46} {:.3}", format!("{label}:"), rps[num] / rps[den]);
     }
 }
 
@@ -352,21 +436,6 @@ fn throughput(seconds: u64, rounds: usize, connections: u32) {
             tokens: vec![opaque],
             path: "/intro",
         },
-        Scenario {
-            host: HOST,
-            name: "filter, noAuth rule + RateLimit (a token drawn per request)",
-            envoy: start(Kind::Wasm(filter(json!({"rateLimits": [{
-                "apiVersion": "gateway.kyma-project.io/v1alpha1", "kind": "RateLimit",
-                "metadata": {"name": "bench", "namespace": "istio-system"},
-                "spec": {"selectorLabels": {"app": "istio-ingressgateway"},
-                         "enableResponseHeaders": true,
-                         "local": {"defaultBucket": {"maxTokens": 1_000_000_000u64,
-                                                     "tokensPerFill": 1_000_000_000u64,
-                                                     "fillInterval": "1s"}}}
-            }]})))),
-            tokens: vec![],
-            path: "/open",
-        },
     ];
     // Every scenario must answer 200 before it is measured.
     for s in &scenarios {
@@ -433,7 +502,6 @@ fn throughput(seconds: u64, rounds: usize, connections: u32) {
         ("filter first-seen RS256 / native", 7, 9),
         ("filter first-seen RS256, pure Rust / native", 8, 9),
         ("filter introspection warm cache / noAuth", 10, 2),
-        ("filter noAuth + RateLimit / noAuth", 11, 2),
     ];
     for (label, num, den) in ratios {
         println!("{:<46} {:.3}", format!("{label}:"), rps[num] / rps[den]);
@@ -509,6 +577,9 @@ enum Kind {
     Wasm(String),
     /// Issuer and JWKS URI.
     Native(String, String),
+    /// Envoy's own `local_ratelimit` (what Kyma's RateLimit EnvoyFilter configures), a bucket
+    /// that never empties, with the x-ratelimit headers.
+    NativeRateLimit,
 }
 
 struct BenchEnvoy;
@@ -528,6 +599,20 @@ impl BenchEnvoy {
             Kind::Passthrough => vec![wasm_filter(&passthrough_path(), "")],
             Kind::Wasm(cfg) => vec![wasm_filter(&wasm_path(), cfg)],
             Kind::Native(issuer, jwks) => native_jwt(issuer, jwks),
+            Kind::NativeRateLimit => vec![json!({
+                "name": "envoy.filters.http.local_ratelimit",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
+                    "stat_prefix": "http_local_rate_limiter",
+                    "token_bucket": {"max_tokens": 1_000_000_000u64, "tokens_per_fill": 1_000_000_000u64,
+                                     "fill_interval": "1s"},
+                    "filter_enabled": {"runtime_key": "rl_enabled",
+                                       "default_value": {"numerator": 100, "denominator": "HUNDRED"}},
+                    "filter_enforced": {"runtime_key": "rl_enforced",
+                                        "default_value": {"numerator": 100, "denominator": "HUNDRED"}},
+                    "enable_x_ratelimit_headers": "DRAFT_VERSION_03"
+                }
+            })],
         };
         let mut http_filters = filters;
         http_filters.push(json!({"name": "envoy.filters.http.router",
