@@ -260,48 +260,71 @@ impl RateLimiter {
     }
 }
 
-/// A bucket's state in shared data: tokens left and when it was last filled.
-pub const STATE_LEN: usize = 16;
+// The token bucket of Envoy's local_ratelimit (1.40): tokens accrue continuously at
+// `tokensPerFill` per `fillInterval`, up to `maxTokens`. Its whole state is one instant: when the
+// bucket would have been empty, had nothing been drawn since. Tokens held now are the time since
+// then (capped at a full bucket) over the time one token takes; drawing one moves it forward.
 
-pub fn encode(tokens: u64, filled_ms: u64) -> [u8; STATE_LEN] {
-    let mut out = [0u8; STATE_LEN];
-    out[..8].copy_from_slice(&tokens.to_le_bytes());
-    out[8..].copy_from_slice(&filled_ms.to_le_bytes());
-    out
+/// A bucket's state in shared data: that instant, in nanoseconds since the epoch.
+pub const STATE_LEN: usize = 8;
+
+fn encode(empty_at_ns: u64) -> [u8; STATE_LEN] {
+    empty_at_ns.to_le_bytes()
 }
 
-fn decode(bytes: &[u8]) -> Option<(u64, u64)> {
-    let tokens = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
-    let filled = u64::from_le_bytes(bytes.get(8..16)?.try_into().ok()?);
-    Some((tokens, filled))
+fn decode(bytes: &[u8]) -> Option<u64> {
+    Some(u64::from_le_bytes(bytes.try_into().ok()?))
 }
 
-/// Draws one token at `now_ms` from a bucket in state `state` (`None` or unreadable: a new,
-/// full bucket). Fills happen every `fillInterval` after the bucket was created: each adds
-/// `tokensPerFill`, never past `maxTokens`. Returns the new state and what was drawn.
-pub fn take(state: Option<&[u8]>, spec: &Bucket, now_ms: u64) -> ([u8; STATE_LEN], Taken) {
-    let fill = spec.fill_interval_ms.max(1);
-    let (mut tokens, mut filled) = state.and_then(decode).unwrap_or((spec.max_tokens, now_ms));
-    if now_ms > filled {
-        let fills = (now_ms - filled) / fill;
-        if fills > 0 {
-            tokens = tokens
-                .saturating_add(fills.saturating_mul(spec.tokens_per_fill))
-                .min(spec.max_tokens);
-            filled = filled.saturating_add(fills.saturating_mul(fill));
-        }
-    }
-    // Another worker's clock may be a little behind ours, or ours behind its: never negative.
-    let reset_ms = filled.saturating_add(fill).saturating_sub(now_ms).min(fill);
-    let allowed = tokens > 0;
-    if allowed {
-        tokens -= 1;
-    }
+/// Nanoseconds one token takes to accrue, and a full bucket's worth.
+fn pace(spec: &Bucket) -> (u64, u64) {
+    let fill_ns = u128::from(spec.fill_interval_ms) * 1_000_000;
+    let per_token = (fill_ns / u128::from(spec.tokens_per_fill.max(1))).max(1);
+    let full = per_token.saturating_mul(u128::from(spec.max_tokens));
     (
-        encode(tokens, filled),
+        u64::try_from(per_token).unwrap_or(u64::MAX),
+        u64::try_from(full).unwrap_or(u64::MAX),
+    )
+}
+
+/// The state of a full bucket at `now_ms`.
+pub fn full(spec: &Bucket, now_ms: u64) -> [u8; STATE_LEN] {
+    encode(
+        now_ms
+            .saturating_mul(1_000_000)
+            .saturating_sub(pace(spec).1),
+    )
+}
+
+/// Draws one token at `now_ms` from a bucket in state `state` (`None` or unreadable: a full
+/// bucket). Returns the new state and what was drawn: as Envoy reports it, `remaining` whole
+/// tokens, and `reset_ms` 0 while a token is left, else the time until the next one.
+pub fn take(state: Option<&[u8]>, spec: &Bucket, now_ms: u64) -> ([u8; STATE_LEN], Taken) {
+    let now = now_ms.saturating_mul(1_000_000);
+    let (per_token, full) = pace(spec);
+    let empty_at = state
+        .and_then(decode)
+        .unwrap_or_else(|| now.saturating_sub(full));
+    // Another worker's clock may be behind the one that last drew: then nothing is held.
+    let held = now.saturating_sub(empty_at).min(full);
+    let allowed = spec.max_tokens > 0 && held >= per_token;
+    let (next, left) = if allowed {
+        let left = held - per_token;
+        (now - left, left)
+    } else {
+        (empty_at, held)
+    };
+    let remaining = left / per_token;
+    let reset_ms = if remaining > 0 {
+        0
+    } else {
+        (per_token - left).div_ceil(1_000_000)
+    };
+    (
+        encode(next),
         Taken {
             allowed,
-            remaining: tokens,
+            remaining,
             reset_ms,
         },
     )
@@ -384,35 +407,48 @@ mod tests {
     }
 
     #[test]
-    fn token_bucket_drains_and_refills_on_interval() {
+    fn token_bucket_matches_envoys_local_ratelimit() {
+        // The sequence Envoy 1.40's local_ratelimit answers for max_tokens 2, tokens_per_fill 2,
+        // fill_interval 10s (one token per 5 s), as observed with curl: (status, remaining,
+        // reset) at t = 0, 0, 0, 2.6 s, 5.2 s, 5.2 s, 10.4 s, 10.4 s.
         let spec = Bucket {
-            max_tokens: 3,
+            max_tokens: 2,
             tokens_per_fill: 2,
-            fill_interval_ms: 1000,
+            fill_interval_ms: 10_000,
         };
-        let t0 = 1_000_000;
-        let mut state = None;
-        let mut draw = |now: u64| {
-            let (s, t) = take(state.as_ref().map(|s: &[u8; 16]| &s[..]), &spec, now);
+        let t0 = 1_700_000_000_000;
+        let mut state = Some(full(&spec, t0 - 1));
+        let mut draw = |ms: u64| {
+            let (s, t) = take(state.as_ref().map(|s| &s[..]), &spec, t0 + ms);
             state = Some(s);
-            t
+            (
+                if t.allowed { 200 } else { 429 },
+                t.remaining,
+                t.reset_ms.div_ceil(1000),
+            )
         };
-        let ok = |remaining, reset_ms| Taken {
-            allowed: true,
-            remaining,
-            reset_ms,
-        };
-        assert_eq!(draw(t0), ok(2, 1000), "a new bucket is full");
-        assert_eq!(draw(t0 + 10), ok(1, 990));
-        assert_eq!(draw(t0 + 20), ok(0, 980));
-        assert!(!draw(t0 + 999).allowed, "empty until the fill");
-        assert_eq!(draw(t0 + 1000), ok(1, 1000), "one fill adds tokensPerFill");
-        assert_eq!(draw(t0 + 1001), ok(0, 999));
-        assert_eq!(draw(t0 + 10_500), ok(2, 500), "never past maxTokens");
-        // A clock a little behind the one that last filled: no panic, no free tokens.
-        assert_eq!(draw(t0 + 9_000), ok(1, 1000));
-        // Garbage in shared data counts as a new bucket.
-        assert_eq!(take(Some(b"short"), &spec, t0).1, ok(2, 1000));
+        let seen: Vec<_> = [0, 0, 0, 2_600, 5_200, 5_200, 10_400, 10_400]
+            .into_iter()
+            .map(&mut draw)
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (200, 1, 0),
+                (200, 0, 5),
+                (429, 0, 5),
+                (429, 0, 3),
+                (200, 0, 5),
+                (429, 0, 5),
+                (200, 0, 5),
+                (429, 0, 5),
+            ]
+        );
+        // Idle long enough, the bucket is full again, never fuller.
+        assert_eq!(draw(100_000), (200, 1, 0));
+        // No state, or garbage in shared data: a full bucket.
+        assert_eq!(take(None, &spec, t0).1.remaining, 1);
+        assert_eq!(take(Some(b"garbage!?"), &spec, t0).1.remaining, 1);
     }
 
     #[test]
@@ -426,12 +462,11 @@ mod tests {
                         tokens_per_fill,
                         fill_interval_ms,
                     };
-                    for (tokens, filled) in [(0, 0), (u64::MAX, u64::MAX), (1, u64::MAX / 2)] {
+                    for empty_at in edges {
                         for now in edges {
-                            let state = encode(tokens, filled);
-                            let (_, t) = take(Some(&state), &spec, now);
-                            assert!(t.remaining <= tokens.max(max_tokens));
-                            assert!(t.reset_ms <= fill_interval_ms.max(1));
+                            let (_, t) = take(Some(&encode(empty_at)), &spec, now);
+                            assert!(t.remaining <= max_tokens);
+                            assert!(!t.allowed || max_tokens > 0);
                         }
                     }
                 }

@@ -1,7 +1,7 @@
 //! Kyma's RateLimit through the real Envoy with two worker threads: one bucket drained by
 //! connections spread over both workers (shared data, not per worker), 429 with Envoy's body and
-//! the x-ratelimit headers, refilling on its interval, header-keyed buckets, and shadow mode
-//! passing traffic while counting.
+//! the x-ratelimit headers, refilling at its rate (continuously, as Envoy's local_ratelimit),
+//! header-keyed buckets, and shadow mode passing traffic while counting.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -100,26 +100,21 @@ fn one_bucket_for_both_workers_drains_to_429_and_refills() {
             "local": {
                 "defaultBucket": {"maxTokens": 1000, "tokensPerFill": 1000, "fillInterval": "1s"},
                 "buckets": [
+                    // One token every 3 s: none comes back during the burst.
                     {"path": "/anything/drain",
-                     "bucket": {"maxTokens": 5, "tokensPerFill": 5, "fillInterval": "3s"}},
+                     "bucket": {"maxTokens": 5, "tokensPerFill": 1, "fillInterval": "3s"}},
                     {"headers": {"x-api-usage": "BASIC"},
-                     "bucket": {"maxTokens": 2, "tokensPerFill": 2, "fillInterval": "3s"}}
+                     "bucket": {"maxTokens": 2, "tokensPerFill": 1, "fillInterval": "3s"}}
                 ]
             }
         }),
     );
 
-    // Start the burst early in a fill window, so no fill lands in the middle of it.
-    let first = loop {
-        let r = envoy.get(HOST, "/anything/drain");
-        assert_eq!(r.status, 200, "{r:?}\n{}", envoy.log());
-        if number(&r, "x-ratelimit-reset") >= 2 {
-            break r;
-        }
-        // Less than a second to the next fill: wait past it and try again.
-        std::thread::sleep(Duration::from_millis(1100));
-    };
+    // A full bucket: Envoy reports the tokens left and no wait.
+    let first = envoy.get(HOST, "/anything/drain");
+    assert_eq!(first.status, 200, "{first:?}\n{}", envoy.log());
     assert_eq!(number(&first, "x-ratelimit-limit"), 5);
+    assert_eq!(number(&first, "x-ratelimit-reset"), 0);
     let mut remaining = vec![number(&first, "x-ratelimit-remaining")];
     let responses = burst(&envoy, "/anything/drain", &[], 23);
     let mut limited = 0;
@@ -147,7 +142,7 @@ fn one_bucket_for_both_workers_drains_to_429_and_refills() {
         "both workers served: {workers:?}"
     );
 
-    // Refills on time: after the announced reset the bucket is full again (tokensPerFill 5).
+    // Refills at its rate: after the announced reset (seconds to the next token) one passes.
     let reset = responses
         .iter()
         .filter(|r| r.status == 429)
@@ -163,7 +158,12 @@ fn one_bucket_for_both_workers_drains_to_429_and_refills() {
     std::thread::sleep(Duration::from_millis(reset * 1000 + 200));
     let r = envoy.get(HOST, "/anything/drain");
     assert_eq!(r.status, 200, "refilled: {r:?}");
-    assert_eq!(number(&r, "x-ratelimit-remaining"), 4);
+    assert_eq!(number(&r, "x-ratelimit-remaining"), 0);
+    assert_eq!(
+        envoy.get(HOST, "/anything/drain").status,
+        429,
+        "one token, not more"
+    );
 
     // A header-keyed bucket, on any path; without the header, the default bucket.
     let basic = [("x-api-usage", "BASIC")];
@@ -179,11 +179,11 @@ fn one_bucket_for_both_workers_drains_to_429_and_refills() {
     let denied = envoy.metric_when(
         "apirule_requests_denied_rate_limited",
         Duration::from_secs(3),
-        |v| v >= 21,
+        |v| v >= 22,
     );
     assert_eq!(
-        denied, 21,
-        "19 in the burst, one before the refill, one header-keyed"
+        denied, 22,
+        "19 in the burst, one before and one after the refill, one header-keyed"
     );
 }
 

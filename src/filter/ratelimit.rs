@@ -5,7 +5,7 @@ use log::warn;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{MapType, Status};
 
-use crate::ratelimit::{encode, take, BucketRef, Limit, RateLimiter, Taken};
+use crate::ratelimit::{full, take, BucketRef, Limit, RateLimiter, Taken};
 
 /// Races lost in a row before giving up on a draw (then the request counts as over the limit).
 const MAX_RACES: usize = 32;
@@ -15,8 +15,7 @@ const MAX_RACES: usize = 32;
 pub fn create(limiter: &RateLimiter, now_ms: u64) {
     for bucket in limiter.all() {
         if let Ok((None, _)) = hostcalls::get_shared_data(bucket.key) {
-            let full = encode(bucket.spec.max_tokens, now_ms);
-            let _ = hostcalls::set_shared_data(bucket.key, Some(&full), None);
+            let _ = hostcalls::set_shared_data(bucket.key, Some(&full(bucket.spec, now_ms)), None);
         }
     }
 }
