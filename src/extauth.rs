@@ -82,6 +82,8 @@ impl HeaderPatterns {
 #[derive(Debug)]
 pub struct Authorizer {
     pub name: String,
+    /// Where this authorizer's answer is kept among the request's call answers.
+    key: String,
     upstream: Upstream,
     path_prefix: String,
     timeout_ms: u64,
@@ -175,6 +177,7 @@ impl Authorizer {
         include.extend(http.include_headers_in_check.iter().cloned());
         Ok(Authorizer {
             name: name.to_owned(),
+            key: format!("ext_authz:{name}"),
             upstream,
             path_prefix,
             timeout_ms,
@@ -189,10 +192,6 @@ impl Authorizer {
             to_downstream_on_deny: HeaderPatterns::compile(&http.headers_to_downstream_on_deny),
             to_downstream_on_allow: HeaderPatterns::compile(&http.headers_to_downstream_on_allow),
         })
-    }
-
-    fn key(&self) -> String {
-        format!("ext_authz:{}", self.name)
     }
 
     /// The check request for `req`.
@@ -211,7 +210,7 @@ impl Authorizer {
             .collect();
         headers.extend(self.additional.iter().cloned());
         CallRequest {
-            key: self.key(),
+            key: self.key.clone(),
             upstream: Upstream {
                 cluster: self.upstream.cluster.clone(),
                 authority: req.authority.to_owned(),
@@ -294,16 +293,14 @@ pub struct ExtAuthRule {
 
 impl ExtAuthRule {
     pub fn check(&self, req: &Request<'_>, env: &mut AuthEnv<'_>) -> Outcome {
-        let jwt = self.restrictions.as_ref().map(|r| r.check(req, env));
-        if let Some(Outcome::Denied(d)) = &jwt {
-            if d.status == 401 {
-                return Outcome::Denied(d.clone());
-            }
-        }
+        let jwt = match self.restrictions.as_ref().map(|r| r.check(req, env)) {
+            Some(Outcome::Denied(d)) if d.status == 401 => return Outcome::Denied(d),
+            other => other,
+        };
         let mut upstream = Vec::new();
         let mut downstream = Vec::new();
         for authorizer in &self.authorizers {
-            let Some(answer) = env.answers.get(&authorizer.key()) else {
+            let Some(answer) = env.answers.get(&authorizer.key) else {
                 return Outcome::Call(Box::new(authorizer.request(req)));
             };
             match authorizer.verdict(answer) {
@@ -347,6 +344,7 @@ mod tests {
     use crate::compile::{compile, RuleSet, Status};
     use crate::config::PluginConfig;
     use crate::decide::{decide, Decision, Wait};
+    use crate::test_headers as h;
 
     const CONFIG: &str = r#"{
       "extensionProviders": [
@@ -439,19 +437,9 @@ mod tests {
     fn answer(status: Option<u16>, headers: &[(&str, &str)], body: &str) -> Answer {
         Answer {
             status,
-            headers: headers
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
+            headers: h(headers),
             body: body.as_bytes().to_vec(),
         }
-    }
-
-    fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
     }
 
     #[test]

@@ -33,3 +33,12 @@ pub mod ratelimit;
 pub mod render;
 pub mod response;
 pub mod validate;
+
+/// Request or response headers for unit tests, from `(name, value)` pairs.
+#[cfg(test)]
+pub(crate) fn test_headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}

@@ -13,7 +13,7 @@ use proxy_wasm::types::{Action, MapType};
 
 use super::jwks;
 use super::metrics::Counter;
-use super::state::{call_answer, now_ms, path_only, OwnedRequest, Parked, Shared};
+use super::state::{call_answer, now_ms, path_only, reply, OwnedRequest, Parked, Shared};
 use crate::callout::{Answer, CallRequest};
 use crate::cors::{ResponseEdits, UPSTREAM_CORS_HEADERS};
 use crate::decide::{
@@ -37,6 +37,9 @@ pub struct HttpFilter {
     response: Option<ResponseEdits>,
     /// Rate-limit headers for whatever response the request gets.
     limit_headers: crate::response::Headers,
+    /// The request waited for keys: the root context decided it, and left its response edits
+    /// in the shared state.
+    parked: bool,
 }
 
 impl HttpFilter {
@@ -49,6 +52,7 @@ impl HttpFilter {
             call: None,
             response: None,
             limit_headers: Vec::new(),
+            parked: false,
         }
     }
 }
@@ -65,22 +69,8 @@ fn property(path: &[&str]) -> String {
         .unwrap_or_default()
 }
 
-/// A local reply; its failure is only logged (the stream may already be gone).
-fn reply(resp: &Deny) {
-    let headers = resp
-        .headers
-        .iter()
-        .map(|(k, v)| (k.as_ref(), v.as_str()))
-        .collect();
-    let body = (!resp.body.is_empty()).then_some(resp.body.as_bytes());
-    if let Err(e) = hostcalls::send_http_response(resp.status, headers, body) {
-        error!("could not send the {} reply: {e:?}", resp.status);
-    }
-}
-
-/// The state is in use (a bug, never expected): refuse rather than panic.
-fn busy() -> Deny {
-    error!("filter state busy; denying");
+/// A 500 with an empty body: what the filter answers when it cannot do its work.
+fn internal() -> Deny {
     Deny {
         status: 500,
         headers: vec![],
@@ -89,13 +79,14 @@ fn busy() -> Deny {
     }
 }
 
+/// The state is in use (a bug, never expected): refuse rather than panic.
+fn busy() -> Deny {
+    error!("filter state busy; denying");
+    internal()
+}
+
 fn internal_error() -> Action {
-    reply(&Deny {
-        status: 500,
-        headers: vec![],
-        body: String::new(),
-        reason: DenyReason::NoRoute,
-    });
+    reply(&internal());
     Action::Pause
 }
 
@@ -200,6 +191,7 @@ impl HttpFilter {
                         answers: std::mem::take(&mut self.answers),
                         response_headers: std::mem::take(&mut self.limit_headers),
                     });
+                    self.parked = true;
                     // Ask the root for fast ticks until the keys are in.
                     let _ = hostcalls::set_tick_period(Duration::from_millis(20));
                     return Action::Pause;
@@ -313,9 +305,17 @@ impl HttpContext for HttpFilter {
             reply(&Deny::no_route());
             return Action::Pause;
         };
+        // Only rules that authenticate or mutate read the scheme and the clock (host calls);
+        // so does a RateLimit.
+        let involved = matched.needs_headers() || matched.needs_connection();
+        let now = if involved || rules.rate_limit.is_some() {
+            now_ms()
+        } else {
+            0
+        };
         // Rate limiting comes first, as Envoy's local_ratelimit filter does.
         if let Some(limiter) = &rules.rate_limit {
-            match super::ratelimit::check(limiter, &path, now_ms()) {
+            match super::ratelimit::check(limiter, &path, now) {
                 Limit::Deny(resp) => {
                     debug!("deny - rate_limited {method} {} -> 429", path_only(&path));
                     if let Ok(state) = shared.try_borrow() {
@@ -352,8 +352,6 @@ impl HttpContext for HttpFilter {
         } else {
             (String::new(), String::new())
         };
-        // Only rules that authenticate or mutate read the scheme and the clock (host calls).
-        let involved = matched.needs_headers() || matched.needs_connection();
         let scheme = if involved {
             header(":scheme").unwrap_or_default()
         } else {
@@ -364,7 +362,6 @@ impl HttpContext for HttpFilter {
         request.protocol = &protocol;
         request.scheme = &scheme;
 
-        let now = if involved { now_ms() } else { 0 };
         let decide_once = |answers: &HashMap<String, Answer>| {
             let Ok(mut state) = shared.try_borrow_mut() else {
                 return Act::Reply(busy(), "-".into());
@@ -405,10 +402,15 @@ impl HttpContext for HttpFilter {
     }
 
     fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
-        let edits = self.response.take().or_else(|| {
-            let mut state = self.shared.try_borrow_mut().ok()?;
-            state.resumed_edits.remove(&self.id)
-        });
+        let edits = match self.response.take() {
+            Some(edits) => Some(edits),
+            None if self.parked => self
+                .shared
+                .try_borrow_mut()
+                .ok()
+                .and_then(|mut state| state.resumed_edits.remove(&self.id)),
+            None => None,
+        };
         if let Some(edits) = edits {
             if edits.strip_upstream_cors {
                 for name in UPSTREAM_CORS_HEADERS {
@@ -424,6 +426,9 @@ impl HttpContext for HttpFilter {
 
     fn on_log(&mut self) {
         // A parked request whose client went away must not be resumed.
+        if !self.parked {
+            return;
+        }
         if let Ok(mut state) = self.shared.try_borrow_mut() {
             state.parked.retain(|p| p.context_id != self.id);
             state.resumed_edits.remove(&self.id);

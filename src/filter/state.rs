@@ -121,6 +121,19 @@ pub fn call_answer(num_headers: usize, body_size: usize) -> Answer {
     }
 }
 
+/// A local reply; its failure is only logged (the stream may already be gone).
+pub fn reply(resp: &crate::response::Deny) {
+    let headers = resp
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_ref(), v.as_str()))
+        .collect();
+    let body = (!resp.body.is_empty()).then_some(resp.body.as_bytes());
+    if let Err(e) = hostcalls::send_http_response(resp.status, headers, body) {
+        error!("could not send the {} reply: {e:?}", resp.status);
+    }
+}
+
 pub fn now_ms() -> u64 {
     hostcalls::get_current_time()
         .ok()
@@ -195,13 +208,7 @@ pub fn resume_parked(shared: &Shared, root_id: u32) {
                     resp.reason.as_str(),
                     resp.status
                 );
-                let headers = resp
-                    .headers
-                    .iter()
-                    .map(|(k, v)| (k.as_ref(), v.as_str()))
-                    .collect();
-                let body = (!resp.body.is_empty()).then_some(resp.body.as_bytes());
-                let _ = hostcalls::send_http_response(resp.status, headers, body);
+                reply(&resp);
             }
         }
     }

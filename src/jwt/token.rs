@@ -94,12 +94,7 @@ fn hex(c: u8) -> Option<u8> {
 mod tests {
     use super::*;
 
-    fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::test_headers as h;
 
     #[test]
     fn extraction() {

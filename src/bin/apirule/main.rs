@@ -141,10 +141,9 @@ mod cli {
                         base.api_rules.push(a);
                         None
                     }
-                    Doc::Mesh(m) => {
-                        let providers = m.get("extensionProviders").cloned().unwrap_or_default();
+                    Doc::Mesh(providers) => {
                         let providers: Vec<apirule_wasm::config::mesh::ExtensionProvider> =
-                            serde_json::from_value(providers)
+                            serde_json::from_value(Value::Array(providers))
                                 .map_err(|e| format!("{file}: mesh extensionProviders: {e}"))?;
                         base.extension_providers.extend(providers);
                         None
@@ -168,8 +167,8 @@ mod cli {
         Plugin(Value),
         Envoy(Value),
         ApiRule(Value),
-        /// Istio's mesh config: its `extensionProviders` are the authorizers of `extAuth` rules.
-        Mesh(Value),
+        /// Istio's mesh config's `extensionProviders`: the authorizers of `extAuth` rules.
+        Mesh(Vec<Value>),
         Other,
     }
 
@@ -182,12 +181,13 @@ mod cli {
             Doc::Plugin(doc)
         } else if kind == "ConfigMap" {
             // `kubectl get configmap istio -n istio-system -o yaml`: the mesh config is YAML text.
-            match doc.pointer("/data/mesh").and_then(Value::as_str) {
-                Some(mesh) => serde_norway::from_str(mesh).map_or(Doc::Other, Doc::Mesh),
-                None => Doc::Other,
-            }
+            let mesh: Option<Value> = doc
+                .pointer("/data/mesh")
+                .and_then(Value::as_str)
+                .and_then(|text| serde_norway::from_str(text).ok());
+            mesh.map_or(Doc::Other, |m| Doc::Mesh(providers_of(&m)))
         } else if api.is_empty() && doc.get("extensionProviders").is_some() {
-            Doc::Mesh(doc)
+            Doc::Mesh(providers_of(&doc))
         } else if kind == "WasmPlugin" && api.starts_with("extensions.istio.io/") {
             match doc.get("spec").and_then(|s| s.get("pluginConfig")) {
                 Some(p) => Doc::Plugin(p.clone()),
@@ -202,6 +202,14 @@ mod cli {
             Doc::ApiRule(doc)
         } else {
             Doc::Other
+        }
+    }
+
+    /// A mesh config's `extensionProviders` (none when absent or not a list).
+    fn providers_of(mesh: &Value) -> Vec<Value> {
+        match mesh.get("extensionProviders") {
+            Some(Value::Array(list)) => list.clone(),
+            _ => Vec::new(),
         }
     }
 
@@ -364,11 +372,7 @@ mod cli {
                     Doc::Envoy(e) => given
                         .extend(embedded_plugin_config(&e).map_err(|e| format!("{file}: {e}"))?),
                     Doc::ApiRule(a) => plain.push(a),
-                    Doc::Mesh(m) => {
-                        if let Some(Value::Array(list)) = m.get("extensionProviders") {
-                            providers.extend(list.iter().cloned());
-                        }
-                    }
+                    Doc::Mesh(list) => providers.extend(list),
                     Doc::Other => {}
                 }
             }
