@@ -30,10 +30,12 @@ $(BENCHPY): tests/bench/requirements.txt $(STAMP)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/bench/requirements.txt
 	@touch $(BENCHPY)
 
-# Debian tools the OCI round-trip test needs (a registry and a client); installed once.
+# Debian tools the tests need: a registry and a client (OCI round trip), curl (h2c requests);
+# installed once.
 .apt-tools:
-	@command -v skopeo >/dev/null && command -v docker-registry >/dev/null || \
-	  { apt-get update -qq && apt-get install -y -qq skopeo docker-registry >/dev/null; }
+	@command -v skopeo >/dev/null && command -v docker-registry >/dev/null && command -v curl >/dev/null || \
+	  { echo "installing skopeo, docker-registry and curl (Debian packages)"; \
+	    apt-get update -qq && apt-get install -y -qq skopeo docker-registry curl >/dev/null; }
 
 # The OpenID provider the tests and `make run` use (node-oidc-provider, locked versions).
 $(IDP): tests/idp/package-lock.json
@@ -50,7 +52,9 @@ cli:
 	@echo "cli: target/release/apirule"
 
 # ---- test: unit tests of the core, then end to end through the real Envoy -----------------------
+# examples/crash.rs is the module that panics on purpose (tests/failure_policy_e2e.rs).
 test: build $(STAMP) $(IDP) .apt-tools
+	cargo build --locked --release --target $(TARGET) --example crash
 	ENVOY=$(abspath $(ENVOY)) cargo test --locked
 
 # ---- oci / push: the module as an OCI image Istio can pull (no Docker daemon) -------------------

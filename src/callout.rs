@@ -126,6 +126,9 @@ pub struct Answer {
     /// Response headers, names in lower case.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// Some header of the answer was not UTF-8 and is missing from `headers`: an answer whose
+    /// headers are copied (an authorizer's) is then refused, as the bytes cannot be reproduced.
+    pub non_utf8_headers: bool,
 }
 
 pub fn form_encode(pairs: &[(&str, &str)]) -> String {

@@ -95,6 +95,10 @@ impl CompiledCors {
     fn allowed<'r>(&self, req: &Request<'r>) -> Option<(&Compiled, &'r str)> {
         let p = self.policy.as_ref()?;
         let origin = crate::jwt::token::header_values(req.headers, "origin").next()?;
+        // An Origin that was not UTF-8 is no origin: echoing it would send other bytes back.
+        if req.non_utf8.iter().any(|b| b == "origin") {
+            return None;
+        }
         let ok = p.origins.iter().any(|o| match o {
             Origin::Exact(s) => s == origin,
             Origin::Prefix(s) => origin.starts_with(s.as_str()),
@@ -179,6 +183,7 @@ mod tests {
             path: "/",
             scheme: "http",
             headers,
+            non_utf8: &[],
             remote_address: "",
             protocol: "",
         }

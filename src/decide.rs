@@ -30,6 +30,10 @@ pub struct Request<'a> {
     /// All request headers (lower-case names, repeated headers repeated). The shell reads them
     /// only when [`Matched::needs_headers`]; empty otherwise.
     pub headers: &'a [(String, String)],
+    /// Names (lower case) of headers whose value was not UTF-8. `headers` holds those values
+    /// decoded lossily, so they can be found, but they are never copied anywhere (a mutator or
+    /// an authorizer would get other bytes than the client sent) and never taken as an origin.
+    pub non_utf8: &'a [String],
     /// `source.address` and `request.protocol`, for mutators (empty unless they are needed).
     pub remote_address: &'a str,
     pub protocol: &'a str,
@@ -170,8 +174,18 @@ pub fn decide_matched<'a>(
                     .map(|(k, v)| (Cow::Owned(k), Cow::Owned(v))),
             ),
             // Oathkeeper answers a failing mutator with 500.
-            Err(_) => return deny(ory(500, DenyReason::MutatorFailed)),
+            Err(_) => return deny(mutator_failed(matched)),
         }
+    }
+    // A claim or a copied header with CR, LF or NUL would make Envoy refuse the request (503
+    // `invalid header value`): answer it here, in the rule's own words, instead.
+    let writes = set_headers.iter().map(|(k, v)| (k.as_ref(), v.as_bytes()));
+    let edits = response.set.iter().map(|(k, v)| (k.as_ref(), v.as_bytes()));
+    if writes
+        .chain(edits)
+        .any(|(k, v)| !crate::headers::valid_name(k) || !crate::headers::valid_value(v))
+    {
+        return deny(mutator_failed(matched));
     }
     Decision::Allow(Allow {
         matched,
@@ -251,10 +265,12 @@ fn mutate(
         raw_query: query,
         method: req.method,
         headers: req.headers,
+        non_utf8: req.non_utf8,
     };
     let ctx = crate::mutate::Context {
         request: operators::Env {
             headers: req.headers,
+            non_utf8: req.non_utf8,
             authority: req.authority,
             method: req.method,
             path: req.path,
@@ -263,7 +279,7 @@ fn mutate(
             protocol: req.protocol,
             now_ms: env.now_ms,
         },
-        cookie_header: crate::jwt::token::header_values(req.headers, "cookie").next(),
+        cookie_headers: crate::jwt::token::header_values(req.headers, "cookie").collect(),
     };
     matched
         .rule
@@ -296,6 +312,15 @@ fn upstream_headers<'a>(m: Matched<'a>, req: &Request<'a>) -> [(Cow<'a, str>, Co
             Cow::Borrowed(m.rule.timeout_ms_header.as_str()),
         ),
     ]
+}
+
+/// A mutator could not produce a valid header: Oathkeeper's JSON 500 for Ory-era rules, a plain
+/// 500 for Istio-style ones.
+fn mutator_failed(m: Matched<'_>) -> Deny {
+    match flavor(m.api_rule.source) {
+        Flavor::Ory => ory(500, DenyReason::MutatorFailed),
+        Flavor::Istio => Deny::internal(DenyReason::MutatorFailed),
+    }
 }
 
 pub fn flavor(source: Source) -> Flavor {
@@ -366,6 +391,7 @@ mod tests {
             path,
             scheme: "http",
             headers: &[],
+            non_utf8: &[],
             remote_address: "",
             protocol: "",
         }

@@ -55,7 +55,7 @@ pub fn explain(rules: &RuleSet, req: &Request<'_>, env: &mut AuthEnv<'_>) -> Vec
         let header = |name: &str| {
             crate::jwt::token::header_values(req.headers, name)
                 .next()
-                .map(str::to_owned)
+                .map(|v| v.as_bytes().to_vec())
         };
         let b = limit.bucket_for(req.path, &header);
         out.push(format!(

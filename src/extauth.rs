@@ -194,8 +194,19 @@ impl Authorizer {
         })
     }
 
-    /// The check request for `req`.
-    pub fn request(&self, req: &Request<'_>) -> CallRequest {
+    /// Envoy's error path (no answer, a timeout, a 5xx): `statusOnError`, fail closed.
+    fn failed(&self) -> Deny {
+        Deny {
+            status: self.status_on_error,
+            headers: Vec::new(),
+            body: String::new(),
+            reason: DenyReason::ExtAuthFailed,
+        }
+    }
+
+    /// The check request for `req`; `None` when a header it would forward was not UTF-8 (its
+    /// bytes cannot be reproduced, and the authorizer must not decide on other bytes).
+    pub fn request(&self, req: &Request<'_>) -> Option<CallRequest> {
         let mut headers: Vec<(String, String)> = req
             .headers
             .iter()
@@ -208,8 +219,14 @@ impl Authorizer {
             })
             .cloned()
             .collect();
+        if headers
+            .iter()
+            .any(|(k, _)| req.non_utf8.iter().any(|b| b.eq_ignore_ascii_case(k)))
+        {
+            return None;
+        }
         headers.extend(self.additional.iter().cloned());
-        CallRequest {
+        Some(CallRequest {
             key: self.key.clone(),
             upstream: Upstream {
                 cluster: self.upstream.cluster.clone(),
@@ -220,22 +237,16 @@ impl Authorizer {
             headers,
             body: Vec::new(),
             timeout_ms: self.timeout_ms,
-        }
+        })
     }
 
     /// What the answer means for the request.
     pub fn verdict(&self, answer: &Answer) -> Verdict {
         let status = match answer.status {
-            Some(s) if (200..500).contains(&s) => u32::from(s),
-            // No answer, a timeout, a 5xx or nonsense: Envoy's error path, fail closed.
-            _ => {
-                return Verdict::Deny(Deny {
-                    status: self.status_on_error,
-                    headers: Vec::new(),
-                    body: String::new(),
-                    reason: DenyReason::ExtAuthFailed,
-                })
-            }
+            Some(s) if (200..500).contains(&s) && !answer.non_utf8_headers => u32::from(s),
+            // No answer, a timeout, a 5xx, nonsense, or headers that cannot be copied as sent:
+            // Envoy's error path, fail closed.
+            _ => return Verdict::Deny(self.failed()),
         };
         // Pseudo-headers and framing are never copied: they would re-route or corrupt the
         // request or response.
@@ -301,7 +312,10 @@ impl ExtAuthRule {
         let mut downstream = Vec::new();
         for authorizer in &self.authorizers {
             let Some(answer) = env.answers.get(&authorizer.key) else {
-                return Outcome::Call(Box::new(authorizer.request(req)));
+                return match authorizer.request(req) {
+                    Some(call) => Outcome::Call(Box::new(call)),
+                    None => Outcome::Denied(authorizer.failed()),
+                };
             };
             match authorizer.verdict(answer) {
                 Verdict::Allow {
@@ -398,6 +412,7 @@ mod tests {
             path,
             scheme: "https",
             headers,
+            non_utf8: &[],
             remote_address: "",
             protocol: "",
         };
@@ -439,6 +454,7 @@ mod tests {
             status,
             headers: h(headers),
             body: body.as_bytes().to_vec(),
+            non_utf8_headers: false,
         }
     }
 

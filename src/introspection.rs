@@ -70,8 +70,14 @@ pub struct IntrospectionRule {
     token_from: Option<TokenFrom>,
     request_headers: Vec<(String, String)>,
     pre_auth: Option<PreAuth>,
-    /// `Some(ttl)` when caching is on (`None` ttl: until the token's `exp`).
+    /// `Some(ttl)` when this rule may read and write the cache (`None` ttl: until the token's
+    /// `exp`). Off when `cache.enabled` is false, and when the endpoint itself checks the
+    /// scopes (`scope_strategy: none` with `required_scope`), as Oathkeeper's `TokenFromCache`
+    /// and `TokenToCache` are off then.
     cache: Option<Option<u64>>,
+    /// Everything the endpoint's answer depends on besides the token: endpoint, request headers,
+    /// the client it authenticates as. Cached answers are found only under the same scope.
+    cache_scope: String,
     timeout_ms: u64,
 }
 
@@ -144,12 +150,20 @@ impl Introspected {
     }
 }
 
-/// Per-worker caches: introspection results and client-credentials tokens.
+/// Per-worker caches: introspection results (with when they were fetched and the token's `exp`,
+/// so each rule applies its own `ttl`) and client-credentials tokens.
 #[derive(Debug, Default)]
 pub struct IntrospectionCache {
-    results: HashMap<String, (Rc<Introspected>, u64)>,
+    results: HashMap<String, Cached>,
     client_tokens: HashMap<String, (String, u64)>,
     pub hits: u64,
+}
+
+#[derive(Debug)]
+struct Cached {
+    result: Rc<Introspected>,
+    fetched_ms: u64,
+    exp_ms: Option<u64>,
 }
 
 const MAX_CACHED: usize = 10_000;
@@ -185,7 +199,9 @@ impl IntrospectionRule {
             }),
             _ => None,
         };
-        let cache = match raw.cache {
+        let endpoint_checks_scopes =
+            strategy == ScopeStrategy::None && !raw.required_scope.is_empty();
+        let cache = match raw.cache.filter(|_| !endpoint_checks_scopes) {
             Some(c) if c.enabled => Some(match c.ttl {
                 Some(t) => Some(
                     crate::config::num::duration_ms(&t).map_err(|e| format!("cache.ttl: {e}"))?,
@@ -199,7 +215,22 @@ impl IntrospectionRule {
                 .map_err(|e| format!("retry.give_up_after: {e}"))?,
             None => 1000, // Oathkeeper's give_up_after
         };
+        let cache_scope = serde_json::json!([
+            url,
+            raw.introspection_request_headers,
+            pre_auth.as_ref().map(|p: &PreAuth| {
+                (
+                    &p.token_url,
+                    &p.client_id,
+                    &p.client_secret,
+                    &p.scope,
+                    &p.audience,
+                )
+            }),
+        ])
+        .to_string();
         Ok(IntrospectionRule {
+            cache_scope,
             upstream: if url.is_empty() {
                 None
             } else {
@@ -235,18 +266,28 @@ impl IntrospectionRule {
         let Some(token) = crate::jwt::ory::extract(self.token_from.as_ref(), req) else {
             return Outcome::NotResponsible;
         };
+        // No endpoint calls a token with spaces, control or non-ASCII characters active; it is
+        // not sent on (nor cached under a lossy spelling).
+        if !crate::headers::valid_token(&token) {
+            return Outcome::Denied(ory(401, DenyReason::InvalidToken));
+        }
         let Some(upstream) = &self.upstream else {
             return Outcome::Denied(ory(500, DenyReason::IntrospectionFailed));
         };
         let now = env.now_ms;
-        let key = format!("{}|{token}", self.url);
-        if let Some((result, until)) = env.introspection.results.get(&key) {
-            if now < *until {
-                env.introspection.hits += 1;
-                return self.evaluate(Rc::clone(result), now);
+        let key = format!("{}|{token}", self.cache_scope);
+        if let Some(ttl) = self.cache {
+            if let Some(hit) = env.introspection.results.get(&key) {
+                let fresh = ttl.is_none_or(|t| now < hit.fetched_ms.saturating_add(t))
+                    && hit.exp_ms.is_none_or(|e| now < e)
+                    && (ttl.is_some() || hit.exp_ms.is_some());
+                if fresh {
+                    env.introspection.hits += 1;
+                    return self.evaluate(Rc::clone(&hit.result), now);
+                }
             }
         }
-        let call_key = format!("introspect|{key}");
+        let call_key = format!("introspect|{}|{token}", self.url);
         match env.answers.get(&call_key) {
             Some(answer) => {
                 let result = match parse_answer(answer) {
@@ -256,20 +297,23 @@ impl IntrospectionRule {
                 let outcome = self.evaluate(Rc::clone(&result), now);
                 if let (Some(ttl), Outcome::Allowed(_)) = (self.cache, &outcome) {
                     let exp_ms = result.exp.map(|e| (e.max(0.0) as u64).saturating_mul(1000));
-                    let until = match (ttl, exp_ms) {
-                        (Some(t), Some(e)) => Some((now + t).min(e)),
-                        (Some(t), None) => Some(now + t),
-                        (None, Some(e)) => Some(e),
-                        (None, None) => None, // no lifetime known: not cached
-                    };
-                    if let Some(until) = until {
-                        if env.introspection.results.len() >= MAX_CACHED {
-                            env.introspection.results.retain(|_, (_, u)| *u > now);
-                            if env.introspection.results.len() >= MAX_CACHED {
-                                env.introspection.results.clear();
+                    // No lifetime known (no ttl, no exp): not cached.
+                    if ttl.is_some() || exp_ms.is_some() {
+                        let cache = &mut env.introspection.results;
+                        if cache.len() >= MAX_CACHED {
+                            cache.retain(|_, c| c.exp_ms.is_none_or(|e| e > now));
+                            if cache.len() >= MAX_CACHED {
+                                cache.clear();
                             }
                         }
-                        env.introspection.results.insert(key, (result, until));
+                        cache.insert(
+                            key,
+                            Cached {
+                                result,
+                                fetched_ms: now,
+                                exp_ms,
+                            },
+                        );
                     }
                 }
                 outcome

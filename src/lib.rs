@@ -13,6 +13,7 @@
 //! - [`decide`]: request → [`decide::Decision`] (allow with header writes, or deny).
 //! - [`ratelimit`]: Kyma's RateLimit: bucket choice and token arithmetic (shared data in the shell).
 //! - [`response`]: deny responses in Istio's and Oathkeeper's shapes.
+//! - [`headers`]: what may stand in a header or cookie the filter writes (Envoy's and Go's rules).
 //! - [`filter`]: the thin proxy-wasm shell that moves bytes between Envoy and the core.
 //!
 //! Everything but `filter` is plain Rust, tested natively with `cargo test`.
@@ -25,6 +26,7 @@ pub mod decide;
 pub mod explain;
 pub mod extauth;
 pub mod filter;
+pub mod headers;
 pub mod introspection;
 pub mod jwt;
 pub mod matcher;

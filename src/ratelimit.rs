@@ -199,13 +199,13 @@ impl RateLimiter {
     pub fn bucket_for<'s>(
         &'s self,
         path: &str,
-        header: &dyn Fn(&str) -> Option<String>,
+        header: &dyn Fn(&str) -> Option<Vec<u8>>,
     ) -> BucketRef<'s> {
         let found = self.buckets.iter().enumerate().skip(1).find(|(_, b)| {
             b.path.as_deref().is_none_or(|p| p == path)
                 && b.headers
                     .iter()
-                    .all(|(k, v)| header(k).as_deref() == Some(v.as_str()))
+                    .all(|(k, v)| header(k).as_deref() == Some(v.as_bytes()))
         });
         let (index, b) = found.unwrap_or((0, &self.buckets[0]));
         BucketRef {
@@ -374,13 +374,13 @@ mod tests {
                 pairs
                     .iter()
                     .find(|(k, _)| *k == name)
-                    .map(|(_, v)| (*v).to_owned())
+                    .map(|(_, v)| v.as_bytes().to_vec())
             }
         };
         let none = headers(&[]);
         let gold = headers(&[("x-tier", "gold"), ("x-user", "a")]);
         let max =
-            |path: &str, h: &dyn Fn(&str) -> Option<String>| l.bucket_for(path, h).spec.max_tokens;
+            |path: &str, h: &dyn Fn(&str) -> Option<Vec<u8>>| l.bucket_for(path, h).spec.max_tokens;
         assert_eq!(max("/headers", &none), 1);
         assert_eq!(
             max("/headers?x=1", &none),

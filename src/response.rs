@@ -35,6 +35,10 @@ pub enum DenyReason {
     ExtAuthFailed,
     /// The request's rate-limit bucket is empty.
     RateLimited,
+    /// The request line or a header name is not text: nothing can be decided on it.
+    BadRequest,
+    /// The filter could not do its work (host refused a call, state in use): fail closed.
+    Internal,
 }
 
 impl DenyReason {
@@ -53,6 +57,8 @@ impl DenyReason {
             DenyReason::ExtAuthDenied => "ext_authz_denied",
             DenyReason::ExtAuthFailed => "ext_authz_failed",
             DenyReason::RateLimited => "rate_limited",
+            DenyReason::BadRequest => "bad_request",
+            DenyReason::Internal => "internal_error",
         }
     }
 }
@@ -93,6 +99,26 @@ impl Deny {
             headers: Vec::new(),
             body: String::new(),
             reason: DenyReason::AmbiguousPath,
+        }
+    }
+
+    /// The filter cannot do what the rule asks (a header it would write is invalid).
+    pub fn internal(reason: DenyReason) -> Deny {
+        Deny {
+            status: 500,
+            headers: vec![("content-type".into(), "text/plain".into())],
+            body: "Internal Server Error".into(),
+            reason,
+        }
+    }
+
+    /// 400 before any rule: `:authority`, `:method`, `:path` or a header name is not UTF-8.
+    pub fn bad_request() -> Deny {
+        Deny {
+            status: 400,
+            headers: Vec::new(),
+            body: String::new(),
+            reason: DenyReason::BadRequest,
         }
     }
 

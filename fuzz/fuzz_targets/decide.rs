@@ -82,6 +82,7 @@ fn run(set: &RuleSet, data: &[u8]) {
             path,
             scheme: "https",
             headers: &headers,
+            non_utf8: &[],
             remote_address: "127.0.0.1:1",
             protocol: "HTTP/1.1",
         };
@@ -105,6 +106,7 @@ fn run(set: &RuleSet, data: &[u8]) {
                         status: Some(200),
                         headers: Vec::new(),
                         body: answer.as_bytes().to_vec(),
+                        non_utf8_headers: false,
                     }
                 },
             );
@@ -125,5 +127,6 @@ fn http_answer(text: &str) -> Answer {
         status,
         headers,
         body: body.as_bytes().to_vec(),
+        non_utf8_headers: false,
     }
 }

@@ -3,8 +3,8 @@
 
 use std::cell::Cell;
 
+use super::host;
 use log::{info, warn};
-use proxy_wasm::hostcalls;
 
 use crate::jwt::crypto::{Crypto, PureRust};
 use crate::jwt::foreign;
@@ -29,7 +29,7 @@ impl Crypto for HostCrypto {
     fn verify(&self, jws: &Jws<'_>, key: &PublicKey) -> bool {
         if self.native.get() {
             if let Some(args) = foreign::arguments(jws, key) {
-                match hostcalls::call_foreign_function(foreign::FUNCTION, Some(&args)) {
+                match host::call_foreign(foreign::FUNCTION, &args) {
                     Ok(Some(bytes)) => {
                         if let Some(verified) = foreign::result(&bytes) {
                             if !self.announced.replace(true) {
@@ -42,8 +42,8 @@ impl Crypto for HostCrypto {
                         }
                     }
                     Ok(None) => {}
-                    Err(e) => {
-                        warn!("host has no usable verify_signature ({e:?}); using pure-Rust verification");
+                    Err(code) => {
+                        warn!("host has no usable verify_signature (status {code}); using pure-Rust verification");
                         self.native.set(false);
                     }
                 }

@@ -7,13 +7,15 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use log::{debug, error, warn};
-use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::{Action, MapType};
+use proxy_wasm::types::Action;
 
+use super::host::{self, Map};
 use super::jwks;
 use super::metrics::Counter;
-use super::state::{call_answer, now_ms, path_only, reply, OwnedRequest, Parked, Shared};
+use super::state::{
+    call_answer, now_ms, path_only, reply, write_request_headers, OwnedRequest, Parked, Shared,
+};
 use crate::callout::{Answer, CallRequest};
 use crate::cors::{ResponseEdits, UPSTREAM_CORS_HEADERS};
 use crate::decide::{
@@ -57,26 +59,61 @@ impl HttpFilter {
     }
 }
 
-fn header(name: &str) -> Result<String, proxy_wasm::types::Status> {
-    hostcalls::get_map_value(MapType::HttpRequestHeaders, name).map(Option::unwrap_or_default)
+/// Why a request could not even be read.
+enum Unreadable {
+    /// The host refused the call: 500.
+    Host,
+    /// The request line or a header name is not UTF-8: 400, nothing can be decided on it.
+    NotText,
 }
 
+/// A pseudo-header the decision interprets (`:path`, ...): missing is empty, bytes that are
+/// not UTF-8 are a bad request.
+fn pseudo(name: &str) -> Result<String, Unreadable> {
+    match host::map_value(Map::Request, name) {
+        Ok(None) => Ok(String::new()),
+        Ok(Some(bytes)) => String::from_utf8(bytes).map_err(|_| Unreadable::NotText),
+        Err(_) => Err(Unreadable::Host),
+    }
+}
+
+/// Headers as text, and the names of those whose value was not UTF-8.
+type TextHeaders = (Vec<(String, String)>, Vec<String>);
+
+/// All request headers for the core: names must be text (Envoy's codecs only admit tokens, but
+/// the ABI promises nothing); a value that is not UTF-8 (obs-text, legal in HTTP) is decoded
+/// lossily and its name listed, so the core can find it but never copies or trusts it.
+fn request_headers() -> Result<TextHeaders, Unreadable> {
+    let pairs = host::map(Map::Request).ok_or(Unreadable::Host)?;
+    let mut headers = Vec::with_capacity(pairs.len());
+    let mut non_utf8 = Vec::new();
+    for (name, value) in pairs {
+        let name = String::from_utf8(name).map_err(|_| Unreadable::NotText)?;
+        let value = match String::from_utf8(value) {
+            Ok(v) => v,
+            Err(e) => {
+                let lower = name.to_ascii_lowercase();
+                if !non_utf8.contains(&lower) {
+                    non_utf8.push(lower);
+                }
+                String::from_utf8_lossy(e.as_bytes()).into_owned()
+            }
+        };
+        headers.push((name, value));
+    }
+    Ok((headers, non_utf8))
+}
+
+/// Connection properties for mutators (peer address, protocol): informational, so lossy.
 fn property(path: &[&str]) -> String {
-    hostcalls::get_property(path.to_vec())
-        .ok()
-        .flatten()
+    host::property(path)
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default()
 }
 
-/// A 500 with an empty body: what the filter answers when it cannot do its work.
+/// A 500: what the filter answers when it cannot do its work.
 fn internal() -> Deny {
-    Deny {
-        status: 500,
-        headers: vec![],
-        body: String::new(),
-        reason: DenyReason::NoRoute,
-    }
+    Deny::internal(DenyReason::Internal)
 }
 
 /// The state is in use (a bug, never expected): refuse rather than panic.
@@ -90,6 +127,24 @@ fn internal_error() -> Action {
     Action::Pause
 }
 
+fn unreadable(why: Unreadable, shared: &Shared) -> Action {
+    let resp = match why {
+        Unreadable::Host => {
+            error!("could not read the request headers; denying");
+            internal()
+        }
+        Unreadable::NotText => {
+            debug!("deny - bad_request (request line or header name not UTF-8) -> 400");
+            Deny::bad_request()
+        }
+    };
+    if let Ok(state) = shared.try_borrow() {
+        state.metrics.denied(resp.reason);
+    }
+    reply(&resp);
+    Action::Pause
+}
+
 /// What to do, owned, so no borrow of the shared state outlives the decision.
 enum Act {
     Allow(Vec<(String, String)>, ResponseEdits, String),
@@ -100,8 +155,11 @@ enum Act {
 
 fn act_of(decision: Decision<'_>) -> Act {
     // The label is only for the debug log: no formatting on the request path otherwise.
+    // The label is only for the debug log, and for the warning a mutator failure earns.
+    let warned =
+        matches!(&decision, Decision::Deny(d) if d.response.reason == DenyReason::MutatorFailed);
     let label = |m: Option<Matched<'_>>| {
-        if !log::log_enabled!(log::Level::Debug) {
+        if !warned && !log::log_enabled!(log::Level::Debug) {
             return String::new();
         }
         m.map_or_else(|| "-".to_owned(), |m| m.label())
@@ -144,13 +202,9 @@ impl HttpFilter {
             match act {
                 Act::Allow(headers, mut edits, label) => {
                     edits.set.append(&mut self.limit_headers);
-                    for (name, value) in &headers {
-                        if hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value))
-                            .is_err()
-                        {
-                            error!("could not set {name}; denying");
-                            return internal_error();
-                        }
+                    if !write_request_headers(&headers) {
+                        act = Act::Reply(internal(), label);
+                        continue;
                     }
                     if !edits.is_empty() {
                         self.response = Some(edits);
@@ -160,8 +214,8 @@ impl HttpFilter {
                         state.metrics.inc(super::metrics::Counter::Allowed);
                     }
                     if resumed {
-                        if let Err(e) = hostcalls::resume_http_request() {
-                            error!("could not resume: {e:?}");
+                        if let Err(code) = host::resume_request() {
+                            error!("could not resume (status {code})");
                         }
                         return Action::Pause;
                     }
@@ -169,6 +223,13 @@ impl HttpFilter {
                 }
                 Act::Reply(mut resp, label) => {
                     resp.headers.append(&mut self.limit_headers);
+                    if resp.reason == DenyReason::MutatorFailed {
+                        // Names the rule, never the value (it may carry a claim or a secret).
+                        warn!(
+                            "deny {label}: a mutator could not produce a valid header -> {}",
+                            resp.status
+                        );
+                    }
                     debug!("deny {label} {} -> {}", resp.reason.as_str(), resp.status);
                     if let Ok(state) = self.shared.try_borrow() {
                         state.metrics.denied(resp.reason);
@@ -193,7 +254,7 @@ impl HttpFilter {
                     });
                     self.parked = true;
                     // Ask the root for fast ticks until the keys are in.
-                    let _ = hostcalls::set_tick_period(Duration::from_millis(20));
+                    host::set_tick_period(Duration::from_millis(20));
                     return Action::Pause;
                 }
                 Act::Call(call) => {
@@ -209,11 +270,10 @@ impl HttpFilter {
                     .into_iter()
                     .chain(call.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())))
                     .collect();
-                    match hostcalls::dispatch_http_call(
+                    match host::dispatch(
                         &call.upstream.cluster,
-                        headers,
-                        Some(&call.body),
-                        vec![],
+                        &headers,
+                        &call.body,
                         Duration::from_millis(call.timeout_ms),
                     ) {
                         Ok(token) => {
@@ -223,14 +283,15 @@ impl HttpFilter {
                             self.call = Some((token, call.key));
                             return Action::Pause;
                         }
-                        Err(e) => {
-                            warn!("call to cluster {:?} failed to start ({e:?}); is it defined in Envoy?", call.upstream.cluster);
+                        Err(code) => {
+                            warn!("call to cluster {:?} failed to start (status {code}); is it defined in Envoy?", call.upstream.cluster);
                             self.answers.insert(
                                 call.key,
                                 Answer {
                                     status: None,
                                     headers: Vec::new(),
                                     body: Vec::new(),
+                                    non_utf8_headers: false,
                                 },
                             );
                             act = self.redecide();
@@ -270,14 +331,15 @@ impl Context for HttpFilter {
 
 impl HttpContext for HttpFilter {
     fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
-        let (Ok(authority), Ok(method), Ok(path)) =
-            (header(":authority"), header(":method"), header(":path"))
-        else {
-            // Without the request line nothing can be decided: fail closed.
-            error!("could not read the request headers; denying");
-            return internal_error();
-        };
         let shared = Rc::clone(&self.shared);
+        // Without the request line nothing can be decided: fail closed.
+        let (authority, method, path) =
+            match (pseudo(":authority"), pseudo(":method"), pseudo(":path")) {
+                (Ok(a), Ok(m), Ok(p)) => (a, m, p),
+                (Err(why), _, _) | (_, Err(why), _) | (_, _, Err(why)) => {
+                    return unreadable(why, &shared)
+                }
+            };
         let rules = Rc::clone(&shared.borrow().rules);
         let mut request = Request {
             authority: &authority,
@@ -285,6 +347,7 @@ impl HttpContext for HttpFilter {
             path: &path,
             scheme: "",
             headers: &[],
+            non_utf8: &[],
             remote_address: "",
             protocol: "",
         };
@@ -336,13 +399,13 @@ impl HttpContext for HttpFilter {
                 }
             }
         }
-        let headers = if matched.needs_headers() {
-            match hostcalls::get_map(MapType::HttpRequestHeaders) {
+        let (headers, non_utf8) = if matched.needs_headers() {
+            match request_headers() {
                 Ok(h) => h,
-                Err(_) => return internal_error(),
+                Err(why) => return unreadable(why, &shared),
             }
         } else {
-            Vec::new()
+            (Vec::new(), Vec::new())
         };
         let (remote, protocol) = if matched.needs_connection() {
             (
@@ -353,11 +416,15 @@ impl HttpContext for HttpFilter {
             (String::new(), String::new())
         };
         let scheme = if involved {
-            header(":scheme").unwrap_or_default()
+            match pseudo(":scheme") {
+                Ok(s) => s,
+                Err(why) => return unreadable(why, &shared),
+            }
         } else {
             String::new()
         };
         request.headers = &headers;
+        request.non_utf8 = &non_utf8;
         request.remote_address = &remote;
         request.protocol = &protocol;
         request.scheme = &scheme;
@@ -391,6 +458,7 @@ impl HttpContext for HttpFilter {
                 path: path.clone(),
                 scheme: scheme.clone(),
                 headers,
+                non_utf8,
                 remote_address: remote,
                 protocol,
                 start_ms: now,
@@ -414,11 +482,11 @@ impl HttpContext for HttpFilter {
         if let Some(edits) = edits {
             if edits.strip_upstream_cors {
                 for name in UPSTREAM_CORS_HEADERS {
-                    let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, name, None);
+                    let _ = host::remove_map_value(Map::Response, name);
                 }
             }
             for (name, value) in &edits.set {
-                let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, name, Some(value));
+                let _ = host::set_map_value(Map::Response, name, value.as_bytes());
             }
         }
         Action::Continue

@@ -9,8 +9,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use super::host;
 use log::{info, warn};
-use proxy_wasm::hostcalls;
 
 use super::state::{call_answer, Shared};
 use crate::callout::Answer;
@@ -46,8 +46,8 @@ fn lease_key(uri: &str) -> String {
 /// Creates the lease entries once, so later takes are real compare-and-swaps.
 pub fn prepare(uris: &[String]) {
     for uri in uris {
-        if let Ok((None, _)) = hostcalls::get_shared_data(&lease_key(uri)) {
-            let _ = hostcalls::set_shared_data(&lease_key(uri), Some(b"0"), None);
+        if let Ok((None, _)) = host::shared_data(&lease_key(uri)) {
+            let _ = host::set_shared_data(&lease_key(uri), b"0", 0);
         }
     }
 }
@@ -59,14 +59,16 @@ pub fn sync(shared: &Shared, id: usize, now: u64) {
         return;
     };
     let uri = state.auth.keys.uri(id).to_owned();
-    if let Ok((Some(bytes), Some(cas))) = hostcalls::get_shared_data(&entry_key(&uri)) {
-        if state.fetch.installed_cas.get(id).copied().flatten() != Some(cas) && bytes.len() >= 8 {
-            let mut at = [0u8; 8];
-            at.copy_from_slice(&bytes[..8]);
+    if let Ok((Some(bytes), cas)) = host::shared_data(&entry_key(&uri)) {
+        let stamped = bytes.split_first_chunk::<8>();
+        if let (Some((at, document)), true) = (
+            stamped,
+            state.fetch.installed_cas.get(id).copied().flatten() != Some(cas),
+        ) {
             if state
                 .auth
                 .keys
-                .install(id, &bytes[8..], u64::from_le_bytes(at))
+                .install(id, document, u64::from_le_bytes(*at))
                 .is_ok()
             {
                 if let Some(slot) = state.fetch.installed_cas.get_mut(id) {
@@ -76,7 +78,7 @@ pub fn sync(shared: &Shared, id: usize, now: u64) {
         }
     }
     // Another worker's failed fetch: fail fast here too until its retry time.
-    if let Ok((Some(lease), _)) = hostcalls::get_shared_data(&lease_key(&uri)) {
+    if let Ok((Some(lease), _)) = host::shared_data(&lease_key(&uri)) {
         let text = String::from_utf8_lossy(&lease);
         if let Some(until) = text
             .strip_suffix(":fail")
@@ -97,23 +99,22 @@ pub fn sync(shared: &Shared, id: usize, now: u64) {
 fn take_lease(uri: &str, now: u64, until: u64) -> bool {
     let key = lease_key(uri);
     let value = until.to_string();
-    match hostcalls::get_shared_data(&key) {
+    match host::shared_data(&key) {
         Ok((Some(current), cas)) => {
             let held_until = String::from_utf8_lossy(&current)
                 .split(':')
                 .next()
                 .and_then(|u| u.parse::<u64>().ok())
                 .unwrap_or(0);
-            held_until <= now
-                && hostcalls::set_shared_data(&key, Some(value.as_bytes()), cas).is_ok()
+            held_until <= now && host::set_shared_data(&key, value.as_bytes(), cas).is_ok()
         }
-        Ok((None, _)) => hostcalls::set_shared_data(&key, Some(value.as_bytes()), None).is_ok(),
+        Ok((None, _)) => host::set_shared_data(&key, value.as_bytes(), 0).is_ok(),
         Err(_) => false,
     }
 }
 
 fn release_lease(uri: &str, value: &str) {
-    let _ = hostcalls::set_shared_data(&lease_key(uri), Some(value.as_bytes()), None);
+    let _ = host::set_shared_data(&lease_key(uri), value.as_bytes(), 0);
 }
 
 /// Syncs every key set and starts the fetches that are due. True while work is outstanding.
@@ -134,18 +135,17 @@ pub fn tick(shared: &Shared, now: u64) -> bool {
         let Some((_, up)) = state.rules.jwks.get(id).cloned() else {
             continue;
         };
-        let headers = vec![
+        let headers = [
             (":method", "GET"),
             (":path", up.path.as_str()),
             (":authority", up.authority.as_str()),
             ("accept", "application/json"),
             ("user-agent", "apirule-wasm"),
         ];
-        match hostcalls::dispatch_http_call(
+        match host::dispatch(
             &up.cluster,
-            headers,
-            None,
-            vec![],
+            &headers,
+            &[],
             Duration::from_millis(policy.fetch_timeout_ms),
         ) {
             Ok(token) => {
@@ -192,9 +192,9 @@ pub fn on_response(shared: &Shared, token: u32, num_headers: usize, body_size: u
         Ok(()) => {
             let mut entry = now.to_le_bytes().to_vec();
             entry.extend_from_slice(&body);
-            match hostcalls::set_shared_data(&entry_key(&uri), Some(&entry), None) {
+            match host::set_shared_data(&entry_key(&uri), &entry, 0) {
                 Ok(()) => {
-                    if let Ok((_, Some(cas))) = hostcalls::get_shared_data(&entry_key(&uri)) {
+                    if let Ok((_, cas)) = host::shared_data(&entry_key(&uri)) {
                         if let Some(slot) = state.fetch.installed_cas.get_mut(id) {
                             *slot = Some(cas);
                         }

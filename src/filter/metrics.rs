@@ -5,8 +5,7 @@
 
 use std::cell::Cell;
 
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::MetricType;
+use super::host;
 
 use crate::response::DenyReason;
 
@@ -36,9 +35,11 @@ pub enum Counter {
     RateLimitOverLimit,
     /// Of those, the ones passed because the RateLimit does not enforce (shadow mode).
     RateLimitShadowed,
+    DeniedBadRequest,
+    DeniedInternal,
 }
 
-const NAMES: [&str; 22] = [
+const NAMES: [&str; 24] = [
     "apirule_requests_allowed",
     "apirule_requests_denied_no_route",
     "apirule_requests_denied_no_token",
@@ -61,6 +62,8 @@ const NAMES: [&str; 22] = [
     "apirule_requests_denied_rate_limited",
     "apirule_ratelimit_over_limit",
     "apirule_ratelimit_shadowed",
+    "apirule_requests_denied_bad_request",
+    "apirule_requests_denied_internal_error",
 ];
 
 #[derive(Debug, Default)]
@@ -72,10 +75,7 @@ pub struct Metrics {
 impl Metrics {
     pub fn define() -> Metrics {
         Metrics {
-            ids: NAMES
-                .iter()
-                .map(|n| hostcalls::define_metric(MetricType::Counter, n).ok())
-                .collect(),
+            ids: NAMES.iter().map(|n| host::define_counter(n)).collect(),
             pending: NAMES.iter().map(|_| Cell::new(0)).collect(),
         }
     }
@@ -85,7 +85,7 @@ impl Metrics {
         for (id, n) in self.ids.iter().zip(&self.pending) {
             let count = n.replace(0);
             if let (Some(id), true) = (id, count > 0) {
-                let _ = hostcalls::increment_metric(*id, i64::try_from(count).unwrap_or(i64::MAX));
+                host::increment(*id, i64::try_from(count).unwrap_or(i64::MAX));
             }
         }
     }
@@ -118,6 +118,8 @@ impl Metrics {
             DenyReason::ExtAuthDenied => Counter::DeniedExtAuth,
             DenyReason::ExtAuthFailed => Counter::DeniedExtAuthFailure,
             DenyReason::RateLimited => Counter::DeniedRateLimited,
+            DenyReason::BadRequest => Counter::DeniedBadRequest,
+            DenyReason::Internal => Counter::DeniedInternal,
         });
     }
 }

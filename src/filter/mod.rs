@@ -1,7 +1,9 @@
 //! The proxy-wasm shell. It only moves bytes: it reads request headers, asks the core for a
-//! decision, and performs it (header writes, local replies). No policy lives here.
+//! decision, and performs it (header writes, local replies). No policy lives here. Every host
+//! call goes through [`host`], which never panics on what the host hands over.
 
 mod crypto;
+mod host;
 mod http;
 mod jwks;
 mod metrics;
@@ -11,10 +13,42 @@ mod state;
 
 pub use root::Root;
 
+/// `log` records to Envoy's log through [`host::log`] (the SDK's logger unwraps the host's status).
+struct HostLog;
+
+impl log::Log for HostLog {
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        metadata.level() <= log::max_level()
+    }
+
+    fn log(&self, record: &log::Record) {
+        if self.enabled(record.metadata()) {
+            // The ABI's levels: 0 trace, 1 debug, 2 info, 3 warn, 4 error.
+            let level = 5 - record.level() as u32;
+            host::log(level, &record.args().to_string());
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+static LOGGER: HostLog = HostLog;
+
+/// Installs the logger and a panic hook that says what panicked at critical level (a panic
+/// still ends the VM: Envoy's `failure_policy` decides what happens next).
+pub fn install_logging() {
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(log::LevelFilter::Trace);
+        std::panic::set_hook(Box::new(|info| {
+            host::log(5, &format!("apirule-wasm panicked: {info}"))
+        }));
+    }
+}
+
 // The module's entry point, only in the wasm build: natively the core is a plain library.
 #[cfg(target_arch = "wasm32")]
 proxy_wasm::main! {{
-    proxy_wasm::set_log_level(proxy_wasm::types::LogLevel::Trace);
+    install_logging();
     proxy_wasm::set_root_context(|id| -> Box<dyn proxy_wasm::traits::RootContext> {
         Box::new(Root::new(id))
     });

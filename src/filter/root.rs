@@ -7,10 +7,10 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use log::{error, info, warn};
-use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{BufferType, ContextType, LogLevel};
+use proxy_wasm::types::{Action, ContextType};
 
+use super::host::{self, Buffer};
 use super::http::HttpFilter;
 use super::jwks;
 use super::state::{now_ms, resume_parked, Shared, State};
@@ -42,7 +42,7 @@ impl Root {
     fn set_busy(&mut self, busy: bool) {
         if busy != self.busy {
             self.busy = busy;
-            let _ = hostcalls::set_tick_period(if busy { BUSY_TICK } else { IDLE_TICK });
+            host::set_tick_period(if busy { BUSY_TICK } else { IDLE_TICK });
         }
     }
 }
@@ -66,21 +66,21 @@ impl Context for Root {
 impl RootContext for Root {
     fn on_vm_start(&mut self, _size: usize) -> bool {
         // Format log lines only at the level Envoy will print (`--component-log-level wasm:debug`).
-        if let Ok(level) = hostcalls::get_log_level() {
+        if let Some(level) = host::log_level() {
             log::set_max_level(match level {
-                LogLevel::Trace => log::LevelFilter::Trace,
-                LogLevel::Debug => log::LevelFilter::Debug,
-                LogLevel::Info => log::LevelFilter::Info,
-                LogLevel::Warn => log::LevelFilter::Warn,
-                LogLevel::Error | LogLevel::Critical => log::LevelFilter::Error,
+                0 => log::LevelFilter::Trace,
+                1 => log::LevelFilter::Debug,
+                2 => log::LevelFilter::Info,
+                3 => log::LevelFilter::Warn,
+                _ => log::LevelFilter::Error,
             });
         }
         true
     }
 
     fn on_configure(&mut self, size: usize) -> bool {
-        let bytes = match hostcalls::get_buffer(BufferType::PluginConfiguration, 0, size) {
-            Ok(Some(b)) if !b.is_empty() => b,
+        let bytes = match host::buffer(Buffer::PluginConfiguration, size) {
+            Some(b) if !b.is_empty() => b,
             _ => {
                 error!("no plugin configuration; refusing to start without rules");
                 return false;
@@ -155,9 +155,10 @@ impl RootContext for Root {
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         match &self.shared {
             Some(shared) => Some(Box::new(HttpFilter::new(context_id, Rc::clone(shared)))),
+            // The SDK panics on `None`: a stream without rules gets a context that refuses it.
             None => {
                 warn!("request before configuration; denying");
-                None
+                Some(Box::new(Unconfigured))
             }
         }
     }
@@ -174,9 +175,23 @@ fn first_to_report(config: &[u8]) -> bool {
         "apirule-wasm/reported/{:016x}",
         crate::jwt::keystore::fnv1a(config)
     );
-    match hostcalls::get_shared_data(&key) {
+    match host::shared_data(&key) {
         Ok((Some(_), _)) => false,
-        _ => hostcalls::set_shared_data(&key, Some(b"1"), None).is_ok(),
+        _ => host::set_shared_data(&key, b"1", 0).is_ok(),
+    }
+}
+
+/// A stream that arrived before a configuration was accepted: 500, never a pass.
+struct Unconfigured;
+
+impl Context for Unconfigured {}
+
+impl HttpContext for Unconfigured {
+    fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
+        super::state::reply(&crate::response::Deny::internal(
+            crate::response::DenyReason::Internal,
+        ));
+        Action::Pause
     }
 }
 

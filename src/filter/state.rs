@@ -5,10 +5,9 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use log::{debug, error};
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::{BufferType, MapType};
 
 use super::crypto::HostCrypto;
+use super::host::{self, Buffer, Map};
 use std::collections::HashMap;
 
 use crate::callout::Answer;
@@ -50,6 +49,7 @@ pub struct OwnedRequest {
     pub path: String,
     pub scheme: String,
     pub headers: Vec<(String, String)>,
+    pub non_utf8: Vec<String>,
     pub remote_address: String,
     pub protocol: String,
     /// When the request arrived (it waits for at most one key refetch after that).
@@ -64,6 +64,7 @@ impl OwnedRequest {
             path: &self.path,
             scheme: &self.scheme,
             headers: &self.headers,
+            non_utf8: &self.non_utf8,
             remote_address: &self.remote_address,
             protocol: &self.protocol,
         }
@@ -95,50 +96,56 @@ impl State {
 }
 
 /// The answer to a dispatched call, read in `on_http_call_response`: no headers means the call
-/// failed (connection refused, reset, timeout), so there is no status.
+/// failed (connection refused, reset, timeout), so there is no status. Read as bytes: an
+/// answer's header that is not UTF-8 is left out and flagged, never a reason to panic.
 pub fn call_answer(num_headers: usize, body_size: usize) -> Answer {
-    let status = if num_headers == 0 {
-        None
-    } else {
-        hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
-            .ok()
-            .flatten()
-            .and_then(|s| s.parse().ok())
-    };
-    let headers = if num_headers == 0 {
+    let pairs = if num_headers == 0 {
         Vec::new()
     } else {
-        hostcalls::get_map(MapType::HttpCallResponseHeaders).unwrap_or_default()
+        host::map(Map::CallResponse).unwrap_or_default()
     };
-    let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    Answer {
-        status,
-        headers,
-        body,
+    let mut answer = Answer {
+        status: None,
+        headers: Vec::with_capacity(pairs.len()),
+        body: host::buffer(Buffer::CallResponseBody, body_size).unwrap_or_default(),
+        non_utf8_headers: false,
+    };
+    for (name, value) in pairs {
+        match (String::from_utf8(name), String::from_utf8(value)) {
+            (Ok(name), Ok(value)) if name == ":status" => answer.status = value.parse().ok(),
+            (Ok(name), Ok(value)) => answer.headers.push((name.to_ascii_lowercase(), value)),
+            _ => answer.non_utf8_headers = true,
+        }
     }
+    answer
 }
 
 /// A local reply; its failure is only logged (the stream may already be gone).
 pub fn reply(resp: &crate::response::Deny) {
-    let headers = resp
+    let headers: Vec<(&str, &[u8])> = resp
         .headers
         .iter()
-        .map(|(k, v)| (k.as_ref(), v.as_str()))
+        .map(|(k, v)| (k.as_ref(), v.as_bytes()))
         .collect();
-    let body = (!resp.body.is_empty()).then_some(resp.body.as_bytes());
-    if let Err(e) = hostcalls::send_http_response(resp.status, headers, body) {
-        error!("could not send the {} reply: {e:?}", resp.status);
+    if let Err(code) = host::send_reply(resp.status, &headers, resp.body.as_bytes()) {
+        error!("could not send the {} reply (status {code})", resp.status);
     }
 }
 
 pub fn now_ms() -> u64 {
-    hostcalls::get_current_time()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_millis() as u64)
+    host::now_ms()
+}
+
+/// Writes the request headers the core decided on; false (and nothing more is written) when the
+/// host refuses one.
+pub fn write_request_headers(headers: &[(String, String)]) -> bool {
+    for (name, value) in headers {
+        if let Err(code) = host::set_map_value(Map::Request, name, value.as_bytes()) {
+            error!("could not set request header {name} (status {code}); denying");
+            return false;
+        }
+    }
+    true
 }
 
 /// Decides parked requests whose keys arrived (or whose wait is over) on behalf of their HTTP
@@ -178,7 +185,7 @@ pub fn resume_parked(shared: &Shared, root_id: u32) {
                 a.response,
             ),
         };
-        if hostcalls::set_effective_context(p.context_id).is_err() {
+        if host::set_effective_context(p.context_id).is_err() {
             continue; // the client went away
         }
         match act {
@@ -188,16 +195,20 @@ pub fn resume_parked(shared: &Shared, root_id: u32) {
                 if !edits.is_empty() {
                     state.resumed_edits.insert(p.context_id, edits);
                 }
-                for (k, v) in &headers {
-                    let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, k, Some(v));
+                if !write_request_headers(&headers) {
+                    state.metrics.denied(crate::response::DenyReason::Internal);
+                    reply(&crate::response::Deny::internal(
+                        crate::response::DenyReason::Internal,
+                    ));
+                    continue;
                 }
                 debug!(
                     "resumed after keys arrived: {} {}",
                     p.request.method,
                     path_only(&p.request.path)
                 );
-                if let Err(e) = hostcalls::resume_http_request() {
-                    error!("could not resume a request: {e:?}");
+                if let Err(code) = host::resume_request() {
+                    error!("could not resume a request (status {code})");
                 }
             }
             Act::Deny(mut resp) => {
@@ -214,7 +225,7 @@ pub fn resume_parked(shared: &Shared, root_id: u32) {
     }
     state.parked = still;
     drop(state);
-    let _ = hostcalls::set_effective_context(root_id);
+    let _ = host::set_effective_context(root_id);
 }
 
 enum Act {

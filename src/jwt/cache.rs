@@ -1,29 +1,47 @@
 //! Verified tokens, per VM, so a client that reuses its token pays for one signature check.
 //!
+//! The cache memoises facts, not decisions: a token's parsed header and claims, and which keys
+//! (key set, key set generation, key index) did or did not verify its signature. Every rule still
+//! runs its whole check on a hit (which keys it admits, `kid` and `use` requirements, algorithms,
+//! issuers, times, scopes); only parsing and the signature arithmetic are skipped. So a token that
+//! one rule accepted can never pass another rule on the strength of the cache (issue 12: an Ory
+//! rule requires a `kid` and a `use: sig` key, an Istio-style rule does not).
+//!
 //! Keyed by the whole token (no hash that an attacker could collide), bounded, evicted oldest
-//! first. An entry is valid only for the key set and key generation that verified it, so key
-//! rotation invalidates it; callers still check times, issuer and authorization on every hit.
+//! first. Only tokens some key verified get an entry, so forged tokens cannot push real ones out.
+//! A key set's new generation (rotation, refetch) makes its old facts meaningless.
 
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
 use super::claims::Claims;
-use super::jws::Alg;
+use super::jws::Header;
 
 pub const DEFAULT_CAPACITY: usize = 4096;
 
-#[derive(Debug, Clone)]
-pub struct Verified {
-    pub jwks: usize,
-    pub generation: u64,
-    pub alg: Alg,
-    pub claims: Rc<Claims>,
+/// Key checks remembered per token: enough for every key of a few key sets.
+const MAX_CHECKS: usize = 64;
+
+/// One signature check: did key `key` of key set `jwks`, at `generation`, verify the token?
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Check {
+    jwks: usize,
+    generation: u64,
+    key: usize,
+    verified: bool,
+}
+
+#[derive(Debug)]
+struct Entry {
+    header: Header,
+    claims: Rc<Claims>,
+    checks: Vec<Check>,
 }
 
 #[derive(Debug)]
 pub struct TokenCache {
     capacity: usize,
-    map: HashMap<Rc<str>, Verified>,
+    map: HashMap<Rc<str>, Entry>,
     order: VecDeque<Rc<str>>,
     pub hits: u64,
     pub misses: u64,
@@ -54,17 +72,12 @@ impl TokenCache {
         self.map.is_empty()
     }
 
-    /// The verification of `token` by one of `jwks` at its current generation.
-    pub fn get(&mut self, token: &str, current: impl Fn(usize) -> Option<u64>) -> Option<Verified> {
-        let found = self
-            .map
-            .get(token)
-            .filter(|v| current(v.jwks) == Some(v.generation))
-            .cloned();
-        match found {
-            Some(v) => {
+    /// The token's header and claims, if it was parsed (and verified by some key) before.
+    pub fn parsed(&mut self, token: &str) -> Option<(Header, Rc<Claims>)> {
+        match self.map.get(token) {
+            Some(e) => {
                 self.hits += 1;
-                Some(v)
+                Some((e.header.clone(), Rc::clone(&e.claims)))
             }
             None => {
                 self.misses += 1;
@@ -73,9 +86,41 @@ impl TokenCache {
         }
     }
 
-    pub fn insert(&mut self, token: &str, verified: Verified) {
-        if let Some(slot) = self.map.get_mut(token) {
-            *slot = verified;
+    /// What a signature check of `token` with this key gave before, at this generation.
+    pub fn checked(&self, token: &str, jwks: usize, generation: u64, key: usize) -> Option<bool> {
+        self.map.get(token)?.checks.iter().find_map(|c| {
+            (c.jwks == jwks && c.generation == generation && c.key == key).then_some(c.verified)
+        })
+    }
+
+    /// Remembers a signature check. A token gets an entry only once a key verified it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record(
+        &mut self,
+        token: &str,
+        header: &Header,
+        claims: &Rc<Claims>,
+        jwks: usize,
+        generation: u64,
+        key: usize,
+        verified: bool,
+    ) {
+        let check = Check {
+            jwks,
+            generation,
+            key,
+            verified,
+        };
+        if let Some(e) = self.map.get_mut(token) {
+            // Facts about an older generation of this key set can never match again.
+            e.checks
+                .retain(|c| c.jwks != jwks || c.generation == generation);
+            if e.checks.len() < MAX_CHECKS {
+                e.checks.push(check);
+            }
+            return;
+        }
+        if !verified {
             return;
         }
         while self.map.len() >= self.capacity {
@@ -86,15 +131,22 @@ impl TokenCache {
                 None => break,
             }
         }
-        let key: Rc<str> = Rc::from(token);
-        self.order.push_back(Rc::clone(&key));
-        self.map.insert(key, verified);
+        let name: Rc<str> = Rc::from(token);
+        self.order.push_back(Rc::clone(&name));
+        self.map.insert(
+            name,
+            Entry {
+                header: header.clone(),
+                claims: Rc::clone(claims),
+                checks: vec![check],
+            },
+        );
     }
 
     /// Drops entries whose token expired more than `skew` seconds ago.
     pub fn purge_expired(&mut self, now_s: u64, skew: u64) {
-        self.map.retain(|_, v| {
-            v.claims
+        self.map.retain(|_, e| {
+            e.claims
                 .exp
                 .is_none_or(|exp| now_s <= exp.saturating_add(skew))
         });
@@ -105,42 +157,57 @@ impl TokenCache {
 
 #[cfg(test)]
 mod tests {
+    use super::super::jws::Alg;
     use super::*;
 
-    fn v(jwks: usize, generation: u64, exp: Option<u64>) -> Verified {
-        Verified {
-            jwks,
-            generation,
+    fn header() -> Header {
+        Header {
             alg: Alg::RS256,
-            claims: Rc::new(Claims {
-                exp,
-                ..Default::default()
-            }),
+            kid: Some("k".into()),
         }
     }
 
+    fn claims(exp: Option<u64>) -> Rc<Claims> {
+        Rc::new(Claims {
+            exp,
+            ..Default::default()
+        })
+    }
+
     #[test]
-    fn generation_and_bounds() {
+    fn facts_per_key_and_generation() {
         let mut c = TokenCache::new(2);
-        c.insert("a", v(0, 1, None));
-        assert!(c.get("a", |_| Some(1)).is_some());
-        assert!(c.get("a", |_| Some(2)).is_none(), "rotated keys invalidate");
-        assert!(c.get("a", |_| None).is_none());
-        c.insert("b", v(0, 1, None));
-        c.insert("c", v(0, 1, None));
+        let (h, cl) = (header(), claims(None));
+        c.record("a", &h, &cl, 0, 1, 0, false);
+        assert!(c.parsed("a").is_none(), "a refuted token gets no entry");
+        c.record("a", &h, &cl, 0, 1, 2, true);
+        c.record("a", &h, &cl, 0, 1, 0, false);
+        assert!(c.parsed("a").is_some());
+        assert_eq!(c.checked("a", 0, 1, 2), Some(true));
+        assert_eq!(c.checked("a", 0, 1, 0), Some(false));
+        assert_eq!(
+            c.checked("a", 0, 2, 2),
+            None,
+            "another generation is unknown"
+        );
+        assert_eq!(c.checked("a", 1, 1, 2), None, "another key set is unknown");
+        c.record("a", &h, &cl, 0, 2, 1, true);
+        assert_eq!(c.checked("a", 0, 1, 2), None, "old generations are dropped");
+        c.record("b", &h, &cl, 0, 1, 0, true);
+        c.record("c", &h, &cl, 0, 1, 0, true);
         assert_eq!(c.len(), 2);
-        assert!(c.get("a", |_| Some(1)).is_none(), "oldest evicted");
-        assert_eq!((c.hits, c.misses), (1, 3));
+        assert!(c.parsed("a").is_none(), "oldest evicted");
     }
 
     #[test]
     fn purge() {
         let mut c = TokenCache::new(10);
-        c.insert("old", v(0, 1, Some(100)));
-        c.insert("new", v(0, 1, Some(1000)));
-        c.insert("forever", v(0, 1, None));
+        let h = header();
+        c.record("old", &h, &claims(Some(100)), 0, 1, 0, true);
+        c.record("new", &h, &claims(Some(1000)), 0, 1, 0, true);
+        c.record("forever", &h, &claims(None), 0, 1, 0, true);
         c.purge_expired(200, 60);
         assert_eq!(c.len(), 2);
-        assert!(c.get("old", |_| Some(1)).is_none());
+        assert!(c.parsed("old").is_none());
     }
 }

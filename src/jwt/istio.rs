@@ -15,11 +15,10 @@
 use std::borrow::Cow;
 use std::rc::Rc;
 
-use super::cache::Verified;
 use super::claims::Claims;
-use super::jws::{self, JwtError};
+use super::jws::JwtError;
 use super::token::{header_values, query_values};
-use super::{verify_with, AuthEnv, KeyResult, Outcome};
+use super::{verify_with, AuthEnv, KeyResult, Outcome, Presented};
 use crate::config::model::{IstioJwt, JwtAuthorization};
 use crate::decide::Request;
 use crate::response::Deny;
@@ -145,55 +144,32 @@ impl IstioRule {
         env: &mut AuthEnv<'_>,
     ) -> Result<Rc<Claims>, Step> {
         let now_s = env.now_ms / 1000;
-        let accepts = |iss: Option<&str>, jwks: usize| {
-            ids.iter()
-                .filter_map(|i| self.authns.get(*i))
-                .any(|a| Some(a.issuer.as_str()) == iss && a.jwks == jwks)
-        };
-        let keys = &*env.keys;
-        if let Some(hit) = env.cache.get(token, |jwks| Some(keys.generation(jwks))) {
-            if accepts(hit.claims.iss.as_deref(), hit.jwks) {
-                hit.claims
-                    .check_time(now_s, CLOCK_SKEW_S)
-                    .map_err(Step::Invalid)?;
-                return Ok(hit.claims);
-            }
-        }
-        let jws = jws::parse(token).map_err(Step::Invalid)?;
+        let mut token = Presented::parse(token, env.cache).map_err(Step::Invalid)?;
+        let claims = Rc::clone(&token.claims);
         let issuers: Vec<&Authn> = ids
             .iter()
             .filter_map(|i| self.authns.get(*i))
-            .filter(|a| Some(a.issuer.as_str()) == jws.claims.iss.as_deref())
+            .filter(|a| Some(a.issuer.as_str()) == claims.iss.as_deref())
             .collect();
         if issuers.is_empty() {
             return Err(Step::Invalid(JwtError::UnknownIssuer));
         }
-        jws.claims
+        claims
             .check_time(now_s, CLOCK_SKEW_S)
             .map_err(Step::Invalid)?;
-        let kid = jws.header.kid.as_deref();
+        let kid = token.header.kid.clone();
         let mut pending = Vec::new();
         let mut outcome = JwtError::KidAlgMismatch;
         for a in issuers {
             // Envoy: a key is skipped only when both it and the token name a kid and they differ.
-            let r = verify_with(env, &jws, a.jwks, |k| match (kid, k.kid.as_deref()) {
-                (Some(t), Some(k)) => t == k,
-                _ => true,
+            let r = verify_with(env, &mut token, a.jwks, |k| {
+                match (kid.as_deref(), k.kid.as_deref()) {
+                    (Some(t), Some(k)) => t == k,
+                    _ => true,
+                }
             });
             match r {
-                KeyResult::Verified(jwks) => {
-                    let claims = Rc::new(jws.claims);
-                    env.cache.insert(
-                        token,
-                        Verified {
-                            jwks,
-                            generation: env.keys.generation(jwks),
-                            alg: jws.header.alg,
-                            claims: Rc::clone(&claims),
-                        },
-                    );
-                    return Ok(claims);
-                }
+                KeyResult::Verified => return Ok(claims),
                 KeyResult::Pending(id) => pending.push(id),
                 KeyResult::BadSignature => outcome = JwtError::VerificationFails,
                 KeyResult::Failed if outcome == JwtError::KidAlgMismatch => {

@@ -145,17 +145,59 @@ pub enum Outcome {
 
 /// The outcome of looking for a key set's keys and verifying with them.
 pub(crate) enum KeyResult {
-    Verified(usize),
+    Verified,
     Pending(usize),
     Failed,
     NoMatchingKey,
     BadSignature,
 }
 
-/// Tries every key of `jwks` that `candidate` admits, in document order.
+/// A token as a rule checks it: header and claims, from the cache when a key verified it
+/// before, else parsed now. The signature is only parsed again when a key must be tried that no
+/// earlier check covers.
+pub(crate) struct Presented<'t> {
+    pub token: &'t str,
+    pub header: jws::Header,
+    pub claims: Rc<claims::Claims>,
+    jws: Option<jws::Jws<'t>>,
+}
+
+impl<'t> Presented<'t> {
+    pub fn parse(
+        token: &'t str,
+        cache: &mut cache::TokenCache,
+    ) -> Result<Presented<'t>, jws::JwtError> {
+        if let Some((header, claims)) = cache.parsed(token) {
+            return Ok(Presented {
+                token,
+                header,
+                claims,
+                jws: None,
+            });
+        }
+        let mut parsed = jws::parse(token)?;
+        Ok(Presented {
+            token,
+            header: parsed.header.clone(),
+            claims: Rc::new(std::mem::take(&mut parsed.claims)),
+            jws: Some(parsed),
+        })
+    }
+
+    fn signature(&mut self) -> Option<&jws::Jws<'t>> {
+        if self.jws.is_none() {
+            self.jws = jws::parse(self.token).ok();
+        }
+        self.jws.as_ref()
+    }
+}
+
+/// Tries every key of `jwks` that `candidate` admits, in document order. A signature check
+/// already made with the same key (same key set generation) is not made again: the cache only
+/// saves arithmetic, every rule applies its own `candidate`.
 pub(crate) fn verify_with(
     env: &mut AuthEnv<'_>,
-    jws: &jws::Jws<'_>,
+    token: &mut Presented<'_>,
     jwks: usize,
     candidate: impl Fn(&jwks::Jwk) -> bool,
 ) -> KeyResult {
@@ -164,14 +206,35 @@ pub(crate) fn verify_with(
         keystore::Availability::NotYet => return KeyResult::Pending(jwks),
         keystore::Availability::Failed => return KeyResult::Failed,
     };
+    let generation = env.keys.generation(jwks);
+    let alg = token.header.alg;
     let mut matched = false;
-    for key in keys
+    for (index, key) in keys
         .iter()
-        .filter(|k| k.fits(jws.header.alg) && candidate(k))
+        .enumerate()
+        .filter(|(_, k)| k.fits(alg) && candidate(k))
     {
         matched = true;
-        if env.crypto.verify(jws, &key.key) {
-            return KeyResult::Verified(jwks);
+        let verified = match env.cache.checked(token.token, jwks, generation, index) {
+            Some(known) => known,
+            None => {
+                let verified = token
+                    .signature()
+                    .is_some_and(|jws| env.crypto.verify(jws, &key.key));
+                env.cache.record(
+                    token.token,
+                    &token.header,
+                    &token.claims,
+                    jwks,
+                    generation,
+                    index,
+                    verified,
+                );
+                verified
+            }
+        };
+        if verified {
+            return KeyResult::Verified;
         }
     }
     if matched {

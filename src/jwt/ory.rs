@@ -13,11 +13,10 @@ use std::rc::Rc;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::cache::Verified;
 use super::claims::Claims;
-use super::jws::{self, Alg};
+use super::jws::Alg;
 use super::token::{cookie_value, header_values, query_values};
-use super::{verify_with, AuthEnv, KeyResult, Outcome};
+use super::{verify_with, AuthEnv, KeyResult, Outcome, Presented};
 use crate::decide::Request;
 use crate::response::{ory, DenyReason};
 
@@ -112,15 +111,7 @@ impl OryJwtRule {
     /// `Err(None)`: refused; `Err(Some(ids))`: waiting for keys.
     fn verify(&self, token: &str, env: &mut AuthEnv<'_>) -> Result<Rc<Claims>, Option<Vec<usize>>> {
         let now_s = env.now_ms / 1000;
-        let keys = &*env.keys;
-        let cached = env
-            .cache
-            .get(token, |jwks| Some(keys.generation(jwks)))
-            .filter(|v| self.jwks.contains(&v.jwks) && self.allowed.contains(&v.alg));
-        let claims = match cached {
-            Some(hit) => hit.claims,
-            None => self.verify_signature(token, env)?,
-        };
+        let claims = self.verify_signature(token, env)?;
         let ok = time_ok(&claims, now_s)
             && self.target_audience.iter().all(|a| claims.aud.contains(a))
             && (self.trusted_issuers.is_empty()
@@ -141,11 +132,11 @@ impl OryJwtRule {
         token: &str,
         env: &mut AuthEnv<'_>,
     ) -> Result<Rc<Claims>, Option<Vec<usize>>> {
-        let jws = jws::parse(token).map_err(|_| None)?;
-        if !self.allowed.contains(&jws.header.alg) {
+        let mut token = Presented::parse(token, env.cache).map_err(|_| None)?;
+        if !self.allowed.contains(&token.header.alg) {
             return Err(None);
         }
-        let kid = jws
+        let kid = token
             .header
             .kid
             .clone()
@@ -153,24 +144,10 @@ impl OryJwtRule {
             .ok_or(None)?;
         let mut pending = Vec::new();
         for id in &self.jwks {
-            match verify_with(env, &jws, *id, |k| {
+            match verify_with(env, &mut token, *id, |k| {
                 k.kid.as_deref() == Some(&kid) && k.use_sig == Some(true)
             }) {
-                KeyResult::Verified(jwks) => {
-                    let claims = Rc::new(jws.claims);
-                    let generation = env.keys.generation(jwks);
-                    let alg = jws.header.alg;
-                    env.cache.insert(
-                        token,
-                        Verified {
-                            jwks,
-                            generation,
-                            alg,
-                            claims: Rc::clone(&claims),
-                        },
-                    );
-                    return Ok(claims);
-                }
+                KeyResult::Verified => return Ok(Rc::clone(&token.claims)),
                 KeyResult::Pending(id) => pending.push(id),
                 // Oathkeeper stops at the first key set that has the kid.
                 KeyResult::BadSignature => return Err(None),

@@ -56,13 +56,13 @@ impl<'a> Iterator for QueryValues<'a, '_> {
     }
 }
 
-/// The first value of a cookie.
+/// The first value of a cookie, read as Go's `Request.Cookie` reads it (Oathkeeper's
+/// `token_from.cookie`): malformed parts are skipped, not guessed at.
 pub fn cookie_value<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    header_values(headers, "cookie")
-        .flat_map(|h| h.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
+    crate::headers::parse_cookies(header_values(headers, "cookie"))
+        .into_iter()
         .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim_matches('"'))
+        .map(|(_, v)| v)
 }
 
 pub fn percent_decode(s: &str) -> Cow<'_, str> {

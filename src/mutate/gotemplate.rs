@@ -25,6 +25,8 @@ pub struct Session<'a> {
     pub raw_query: &'a str,
     pub method: &'a str,
     pub headers: &'a [(String, String)],
+    /// Headers whose value was not UTF-8: `.MatchContext.Header.Get` of one fails.
+    pub non_utf8: &'a [String],
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -371,6 +373,9 @@ fn value_of(a: &Arg, s: &Session<'_>) -> Result<Option<Value>, String> {
             }
             Field::HeaderGet(key) => {
                 let key = value_of(key, s)?.map(|k| go_fmt(&k)).unwrap_or_default();
+                if s.non_utf8.iter().any(|b| b.eq_ignore_ascii_case(&key)) {
+                    return Err(format!("header {key} is not UTF-8; not copied"));
+                }
                 let found = crate::jwt::token::header_values(s.headers, &key)
                     .next()
                     .unwrap_or_default();
@@ -555,7 +560,24 @@ mod tests {
             raw_query: "q=a%20b&x=1",
             method: "GET",
             headers,
+            non_utf8: &[],
         }
+    }
+
+    #[test]
+    fn a_header_that_was_not_utf8_is_not_copied() {
+        let headers = vec![("x-note".to_owned(), "caf\u{fffd}".to_owned())];
+        let binary = vec!["x-note".to_owned()];
+        let s = Session {
+            non_utf8: &binary,
+            ..session(None, &headers, &[])
+        };
+        let t = |text: &str| Template::parse(text).and_then(|t| t.render(&s));
+        assert!(t(r#"{{ .MatchContext.Header.Get "X-Note" }}"#).is_err());
+        assert_eq!(
+            t(r#"{{ .MatchContext.Header.Get "other" }}"#),
+            Ok(String::new())
+        );
     }
 
     fn render(t: &str) -> Result<String, String> {

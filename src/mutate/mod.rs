@@ -34,7 +34,8 @@ enum OryMutator {
 /// What the mutators read besides the session.
 pub struct Context<'a> {
     pub request: operators::Env<'a>,
-    pub cookie_header: Option<&'a str>,
+    /// The client's `Cookie` header values.
+    pub cookie_headers: Vec<&'a str>,
 }
 
 fn templates(
@@ -55,6 +56,18 @@ fn templates(
     };
     map.iter()
         .map(|(name, v)| {
+            // Go would write any name; a header or cookie name that is not a token is refused here.
+            let valid = if key == "cookies" {
+                crate::headers::valid_cookie_name(name)
+            } else {
+                crate::headers::valid_name(name)
+            };
+            if !valid {
+                return Err((
+                    format!("{at}.config.{key}.{name}"),
+                    format!("invalid {} name", key.trim_end_matches('s')),
+                ));
+            }
             let text = v.as_str().ok_or_else(|| {
                 (
                     format!("{at}.config.{key}.{name}"),
@@ -80,9 +93,11 @@ impl RuleMutators {
          -> Result<Vec<(String, operators::Value)>, (String, String)> {
             list.iter()
                 .map(|(name, v)| {
-                    if name.is_empty()
-                        || name.contains([':', ' ', '\r', '\n']) && !name.starts_with(':')
-                    {
+                    let cookie = what.ends_with("cookies");
+                    if cookie && !crate::headers::valid_cookie_name(name) {
+                        return Err((format!("{what}.{name}"), "invalid cookie name".into()));
+                    }
+                    if !crate::headers::valid_name(name) {
                         return Err((format!("{what}.{name}"), "invalid header name".into()));
                     }
                     operators::Value::parse(v)
@@ -155,21 +170,29 @@ impl RuleMutators {
         mints: &mut MintCache,
         now_s: u64,
     ) -> Result<Vec<(String, String)>, String> {
-        let mut out: Vec<(String, String)> = self
-            .headers
-            .iter()
-            .map(|(k, v)| (k.clone(), v.render(&ctx.request)))
-            .collect();
+        let mut out: Vec<(String, String)> = Vec::with_capacity(self.headers.len() + 1);
+        for (k, v) in &self.headers {
+            out.push((k.clone(), v.render(&ctx.request)?));
+        }
         if !self.cookies.is_empty() {
-            let cookie = self
-                .cookies
-                .iter()
-                .map(|(k, v)| format!("{k}={}", v.render(&ctx.request)))
-                .collect::<Vec<_>>()
-                .join("; ");
+            let mut cookie = String::new();
+            for (k, v) in &self.cookies {
+                let value = v.render(&ctx.request)?;
+                // A copied value with `;` would add a cookie of the client's choosing.
+                if !crate::headers::valid_cookie_value(&value) {
+                    return Err(format!("cookie {k}: not a valid cookie value"));
+                }
+                if !cookie.is_empty() {
+                    cookie.push_str("; ");
+                }
+                cookie.push_str(k);
+                cookie.push('=');
+                cookie.push_str(&value);
+            }
             out.push(("cookie".into(), cookie));
         }
-        let mut cookie_header = ctx.cookie_header.map(str::to_owned);
+        // The Cookie header as the previous cookie mutator left it (`None`: the client's).
+        let mut cookie_header: Option<String> = None;
         for m in &self.ory {
             match m {
                 OryMutator::Noop => {}
@@ -179,15 +202,22 @@ impl RuleMutators {
                     }
                 }
                 OryMutator::Cookie(list) => {
+                    // As Oathkeeper builds it with Go's net/http: the rule's cookies with their
+                    // values sanitised, then the client's cookies (parsed strictly) that the
+                    // rule does not set.
                     let mut cookies: Vec<String> = Vec::new();
                     for (name, t) in list {
-                        cookies.push(format!("{name}={}", t.render(session)?));
+                        let value = crate::headers::sanitize_cookie_value(&t.render(session)?);
+                        cookies.push(format!("{name}={value}"));
                     }
-                    for original in cookie_header.as_deref().unwrap_or("").split(';') {
-                        let original = original.trim();
-                        let name = original.split('=').next().unwrap_or("");
-                        if !original.is_empty() && !list.iter().any(|(n, _)| n == name) {
-                            cookies.push(original.to_owned());
+                    let client = match &cookie_header {
+                        Some(h) => crate::headers::parse_cookies(std::iter::once(h.as_str())),
+                        None => crate::headers::parse_cookies(ctx.cookie_headers.iter().copied()),
+                    };
+                    for (name, value) in client {
+                        if !list.iter().any(|(n, _)| n == name) {
+                            let value = crate::headers::sanitize_cookie_value(value);
+                            cookies.push(format!("{name}={value}"));
                         }
                     }
                     let value = cookies.join("; ");

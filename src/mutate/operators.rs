@@ -28,6 +28,8 @@ pub struct Value {
 /// What operators read from the request.
 pub struct Env<'a> {
     pub headers: &'a [(String, String)],
+    /// Headers whose value was not UTF-8: copying one is refused (see `decide::Request`).
+    pub non_utf8: &'a [String],
     pub authority: &'a str,
     pub method: &'a str,
     pub path: &'a str,
@@ -78,7 +80,9 @@ impl Value {
         self.parts.iter().any(|p| matches!(p, Part::Req { .. }))
     }
 
-    pub fn render(&self, env: &Env<'_>) -> String {
+    /// The value for this request; `Err` when it would copy a header that was not UTF-8 (its
+    /// bytes cannot be reproduced, and other bytes must not be sent in its name).
+    pub fn render(&self, env: &Env<'_>) -> Result<String, String> {
         let mut out = String::new();
         for part in &self.parts {
             match part {
@@ -88,10 +92,13 @@ impl Value {
                     without_query,
                     max,
                 } => {
-                    let value = names
-                        .iter()
-                        .find_map(|n| request_value(env, n))
-                        .unwrap_or_default();
+                    let name = names.iter().find(|n| request_value(env, n).is_some());
+                    if let Some(n) =
+                        name.filter(|n| env.non_utf8.iter().any(|b| b.eq_ignore_ascii_case(n)))
+                    {
+                        return Err(format!("header {n} is not UTF-8; not copied"));
+                    }
+                    let value = name.and_then(|n| request_value(env, n)).unwrap_or_default();
                     let value = if *without_query {
                         value.split('?').next().unwrap_or_default()
                     } else {
@@ -112,7 +119,7 @@ impl Value {
                 Part::Protocol => out.push_str(env.protocol),
             }
         }
-        out
+        Ok(out)
     }
 }
 
@@ -295,6 +302,7 @@ mod tests {
     fn env<'a>(headers: &'a [(String, String)]) -> Env<'a> {
         Env {
             headers,
+            non_utf8: &[],
             authority: "api.example.com",
             method: "GET",
             path: "/a/b?x=1",
@@ -306,10 +314,24 @@ mod tests {
     }
 
     #[test]
+    fn a_header_that_was_not_utf8_is_not_copied() {
+        let h = vec![("x-note".to_owned(), "caf\u{fffd}".to_owned())];
+        let binary = vec!["x-note".to_owned()];
+        let e = Env {
+            non_utf8: &binary,
+            ..env(&h)
+        };
+        let r = |t: &str| Value::parse(t).and_then(|v| v.render(&e));
+        assert!(r("%REQ(X-Note)%").is_err());
+        assert!(r("%REQ(missing?x-note)%").is_err());
+        assert_eq!(r("%REQ(:method)%-%REQ(other)%"), Ok("GET-".into()));
+    }
+
+    #[test]
     fn operators() {
         let h = vec![("authorization".to_owned(), "Bearer abc".to_owned())];
         let e = env(&h);
-        let r = |t: &str| Value::parse(t).map(|v| v.render(&e));
+        let r = |t: &str| Value::parse(t).and_then(|v| v.render(&e));
         assert_eq!(r("%REQ(Authorization)%"), Ok("Bearer abc".into()));
         assert_eq!(
             r("x-%REQ(missing?Authorization):6%-y"),

@@ -5,6 +5,7 @@ The verdict comes from the request's `x-ext-authz` header:
   slow     -> the same after 3 s (past the provider timeout in the tests)
   redirect -> 302 to a login page
   error    -> 500
+  latin1   -> 200 with a header value that is not UTF-8 (`caf\\xE9`, obs-text)
   anything else, or missing -> 403 with a body and headers
 Usage: server.py PORT. Prints "ready PORT" once listening.
 """
@@ -35,6 +36,9 @@ class Authorizer(BaseHTTPRequestHandler):
             self.reply(200, seen + [("x-ext-authz-check-result", "allowed"),
                                     ("x-ext-authz-user", user),
                                     ("x-not-forwarded", "1")], b"")
+        elif verdict == "latin1":
+            # http.server writes header values as Latin-1: the byte 0xE9, not UTF-8.
+            self.reply(200, seen + [("x-ext-authz-note", "caf\xe9")], b"")
         elif verdict == "redirect":
             self.reply(302, [("location", "https://login.example.com/?rd=" + self.path)], b"")
         elif verdict == "error":

@@ -118,6 +118,7 @@ fn time_decide(
         path,
         scheme: "http",
         headers,
+        non_utf8: &[],
         remote_address: "",
         protocol: "",
     };

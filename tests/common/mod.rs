@@ -206,7 +206,7 @@ pub fn shipped_plugin_config() -> String {
         .to_owned()
 }
 
-fn wasm_filter_mut(cfg: &mut Value) -> &mut Value {
+pub fn wasm_filter_mut(cfg: &mut Value) -> &mut Value {
     cfg["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
         ["http_filters"]
         .as_array_mut()
@@ -436,24 +436,46 @@ pub fn try_request(
     headers: &[(&str, &str)],
     body: &str,
 ) -> std::io::Result<Response> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    let headers: Vec<(&str, &[u8])> = headers.iter().map(|(k, v)| (*k, v.as_bytes())).collect();
+    request_bytes(port, method, host, path, &headers, body)
+}
+
+/// The same with header values as raw bytes (obs-text, control characters: anything).
+pub fn request_bytes(
+    port: u16,
+    method: &str,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &[u8])],
+    body: &str,
+) -> std::io::Result<Response> {
+    let mut req =
+        format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n").into_bytes();
     for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
+        req.extend_from_slice(k.as_bytes());
+        req.extend_from_slice(b": ");
+        req.extend_from_slice(v);
+        req.extend_from_slice(b"\r\n");
     }
     if !body.is_empty() || method == "POST" || method == "PUT" {
-        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        req.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
     }
-    req.push_str("\r\n");
-    req.push_str(body);
-    stream.write_all(req.as_bytes())?;
+    req.extend_from_slice(b"\r\n");
+    req.extend_from_slice(body.as_bytes());
+    raw_request(port, &req, method == "HEAD")
+}
+
+/// Writes `request` as it is on a fresh connection and reads the response to its end.
+pub fn raw_request(port: u16, request: &[u8], head: bool) -> std::io::Result<Response> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    stream.write_all(request)?;
     // Read until the response is complete, not until EOF: Envoy keeps a closing connection
     // open for its delayed-close timeout (1 s).
     let mut raw = Vec::new();
     let mut buf = [0u8; 16 * 1024];
     loop {
-        if response_complete(&raw, method == "HEAD") {
+        if response_complete(&raw, head) {
             break;
         }
         let n = stream.read(&mut buf)?;
@@ -462,9 +484,39 @@ pub fn try_request(
         }
         raw.extend_from_slice(&buf[..n]);
     }
-    parse_response(&raw, method == "HEAD").ok_or_else(|| {
+    parse_response(&raw, head).ok_or_else(|| {
         std::io::Error::other(format!("bad response: {:?}", String::from_utf8_lossy(&raw)))
     })
+}
+
+/// One request over h2c (HTTP/2 with prior knowledge) by curl, header values as raw bytes:
+/// the status, or `None` when curl got no HTTP answer.
+pub fn h2c_status(port: u16, host: &str, path: &str, headers: &[(&str, &[u8])]) -> Option<u16> {
+    use std::os::unix::ffi::OsStringExt;
+    let mut cmd = Command::new("curl");
+    cmd.args([
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "--http2-prior-knowledge",
+    ])
+    .args(["-m", "20", "-H", &format!("Host: {host}")]);
+    for (k, v) in headers {
+        let mut h = format!("{k}: ").into_bytes();
+        h.extend_from_slice(v);
+        cmd.arg("-H").arg(std::ffi::OsString::from_vec(h));
+    }
+    let out = cmd
+        .arg(format!("http://127.0.0.1:{port}{path}"))
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .ok()
+        .filter(|s| *s != 0)
 }
 
 fn response_complete(raw: &[u8], head: bool) -> bool {
@@ -491,7 +543,7 @@ fn response_complete(raw: &[u8], head: bool) -> bool {
 
 fn parse_response(raw: &[u8], head: bool) -> Option<Response> {
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head_text = std::str::from_utf8(&raw[..split]).ok()?;
+    let head_text = String::from_utf8_lossy(&raw[..split]);
     let mut lines = head_text.split("\r\n");
     let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
     let headers: Vec<(String, String)> = lines

@@ -76,7 +76,8 @@ const provider = new Provider(issuer, {
 provider.proxy = false;
 
 // Test-only: POST /test/sign {"alg": "RS256", "header": {...}, "payload": {...}} signs any header
-// and claims with this provider's key for `alg` (kid added unless the header sets one).
+// and claims with this provider's key for `alg` (kid added unless the header sets one; a kid of
+// null leaves it out).
 const keyFor = { RS256: 'RSA', PS256: 'RSA', ES256: 'EC', EdDSA: 'OKP' };
 async function sign(req, res) {
   let body = '';
@@ -88,8 +89,10 @@ async function sign(req, res) {
     const kid = publicKids.find((k) => k.kty === jwk.kty).kid;
     const key = await importJWK(jwk, alg);
     const text = typeof payload === 'string' ? payload : JSON.stringify(payload);
+    const protectedHeader = { alg, kid, ...header };
+    if (protectedHeader.kid === null) delete protectedHeader.kid; // a token without a kid
     const token = await new CompactSign(new TextEncoder().encode(text))
-      .setProtectedHeader({ alg, kid, ...header })
+      .setProtectedHeader(protectedHeader)
       .sign(key, { crit: Object.fromEntries((header.crit || []).map((c) => [c, true])) });
     res.writeHead(200, { 'content-type': 'text/plain' }).end(token);
   } catch (e) {
@@ -123,8 +126,26 @@ async function bearerIntrospection(req, res) {
   res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(await introspect(token)));
 }
 
+// Test-only: POST /test/hydra-introspect, introspection as ORY Hydra answers it: a `scope` form
+// field asks the endpoint itself to check scopes (Oathkeeper sends it with `scope_strategy:
+// none`); a token without every asked scope is inactive.
+async function hydraIntrospection(req, res) {
+  let body = '';
+  for await (const chunk of req) body += chunk;
+  const form = new URLSearchParams(body);
+  const result = await introspect(form.get('token') || '');
+  const asked = (form.get('scope') || '').split(' ').filter(Boolean);
+  const granted = (result.scope || '').split(' ');
+  const answer = result.active && asked.every((s) => granted.includes(s)) ? result : { active: false };
+  res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer));
+}
+
 const app = provider.callback();
-const routes = { '/test/sign': sign, '/test/introspect': bearerIntrospection };
+const routes = {
+  '/test/sign': sign,
+  '/test/introspect': bearerIntrospection,
+  '/test/hydra-introspect': hydraIntrospection,
+};
 http.createServer((req, res) => (req.method === 'POST' && routes[req.url] ? routes[req.url](req, res) : app(req, res))).listen(port, '127.0.0.1', () => {
   console.log(`ready ${issuer}`);
 });

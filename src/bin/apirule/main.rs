@@ -304,6 +304,7 @@ mod cli {
                 path: &path,
                 scheme,
                 headers: &o.headers,
+                non_utf8: &[],
                 remote_address: "127.0.0.1:0",
                 protocol: "HTTP/1.1",
             };
