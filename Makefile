@@ -94,7 +94,10 @@ soak: build $(STAMP) $(IDP)
 # New inputs go to fuzz/corpus/ (ignored), committed seeds are fuzz/seeds/, crashes fuzz/artifacts/.
 FUZZ_SECONDS ?= 600
 FUZZ_TARGETS := config paths tokens templates decide
-fuzz:
+# Then the shell through Envoy: SHELL_FUZZ_REQUESTS random requests against random call answers.
+SHELL_FUZZ_REQUESTS ?= 20000
+SHELL_FUZZ_SEED ?= $(shell date +%s)
+fuzz: build $(STAMP) $(IDP)
 	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 	mkdir -p target/fuzz
@@ -103,6 +106,9 @@ fuzz:
 		-max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 > ../target/fuzz/{}.log 2>&1; rc=$$?; \
 		echo "{}: exit $$rc $$(grep -E "^Done|^#[0-9]+.*DONE" ../target/fuzz/{}.log | tail -n 1)"; \
 		[ $$rc -eq 0 ] || echo "{}: crash input in fuzz/artifacts/{}/, log target/fuzz/{}.log"; exit $$rc'
+	@echo "shell fuzz: $(SHELL_FUZZ_REQUESTS) requests, seed $(SHELL_FUZZ_SEED)"
+	SHELL_FUZZ_REQUESTS=$(SHELL_FUZZ_REQUESTS) SHELL_FUZZ_SEED=$(SHELL_FUZZ_SEED) ENVOY=$(abspath $(ENVOY)) \
+		cargo test --locked --test shell_fuzz_e2e -- --nocapture
 
 lint:
 	cargo fmt --check

@@ -110,7 +110,10 @@ pub fn istio(
         "selector": {"matchLabels": {"istio": "ingressgateway"}},
         "url": image,
         "phase": "AUTHN",
-        "failStrategy": "FAIL_CLOSE",
+        // Fail closed when the module cannot be fetched or configured; a VM that dies while
+        // serving is replaced (Istio >= 1.25 maps this to Envoy's FAIL_RELOAD; older proxies
+        // fail closed).
+        "failStrategy": "FAIL_RELOAD",
         "pluginConfig": config_json,
     });
     if let Some(sum) = sha256 {
@@ -283,7 +286,8 @@ pub fn envoy(
                             {"name": "envoy.filters.http.wasm", "typed_config": {
                                 "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
                                 "config": {
-                                    "name": "apirule", "root_id": "apirule", "failure_policy": "FAIL_CLOSED",
+                                    "name": "apirule", "root_id": "apirule", "failure_policy": "FAIL_RELOAD",
+                                    "reload_config": {"backoff": {"base_interval": "0.5s", "max_interval": "10s"}},
                                     "vm_config": {"runtime": "envoy.wasm.runtime.v8", "code": {"local": {"filename": o.wasm}}},
                                     "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue",
                                                       "value": config_json.to_string()}

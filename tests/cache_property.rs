@@ -14,6 +14,10 @@
 
 use std::collections::HashMap;
 
+mod common;
+
+use common::Rng;
+
 use apirule_wasm::callout::{Answer, CallRequest};
 use apirule_wasm::compile::{compile, RuleSet, Status};
 use apirule_wasm::config::PluginConfig;
@@ -33,25 +37,6 @@ const ISS2: &str = "https://idp-two.test";
 const JWKS1: &str = "https://idp-one.test/jwks";
 const JWKS2: &str = "https://idp-two.test/jwks";
 const INTROSPECT: &str = "https://idp-one.test/introspect";
-
-/// A small deterministic generator (splitmix64): the same seed gives the same sequences.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
 
 fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)

@@ -99,7 +99,7 @@ fn istio_rendering_and_the_shipped_wasm_plugin_match_istio_crds() {
     assert_eq!(sample["spec"]["http"][0]["timeout"], "360s");
     let wp = &docs[0];
     assert_eq!(wp["spec"]["phase"], "AUTHN");
-    assert_eq!(wp["spec"]["failStrategy"], "FAIL_CLOSE");
+    assert_eq!(wp["spec"]["failStrategy"], "FAIL_RELOAD");
     assert_eq!(
         wp["spec"]["pluginConfig"]["apiRules"]
             .as_array()

@@ -656,7 +656,7 @@ fn wasm_filter(module: &std::path::Path, cfg: &str) -> Value {
         "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
             "config": {
-                "name": "apirule", "root_id": "apirule", "failure_policy": "FAIL_CLOSED",
+                "name": "apirule", "root_id": "apirule", "failure_policy": "FAIL_RELOAD",
                 "vm_config": {"runtime": "envoy.wasm.runtime.v8",
                               "code": {"local": {"filename": module.to_string_lossy()}}},
                 "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": cfg}

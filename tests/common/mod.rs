@@ -780,3 +780,55 @@ pub fn assert_envoy_validates(path: &Path) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The hostile peer (tests/chaos/server.py): every answer drawn at random from `seed`.
+pub struct Chaos {
+    pub port: u16,
+    _proc: Proc,
+}
+
+impl Chaos {
+    pub fn start(seed: u64) -> Chaos {
+        let port = free_port();
+        let log = scratch("chaos").join("chaos.log");
+        let child = spawn(
+            Command::new(repo().join(".venv/bin/python"))
+                .arg("-u")
+                .arg(repo().join("tests/chaos/server.py"))
+                .arg(port.to_string())
+                .arg(seed.to_string()),
+            &log,
+        );
+        Chaos {
+            port,
+            _proc: ready(Proc { child, log }, "chaos peer"),
+        }
+    }
+}
+
+/// A small deterministic generator (splitmix64): the same seed gives the same run.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+
+    /// Between `min` and `max` bytes of any value.
+    pub fn bytes(&mut self, min: usize, max: usize) -> Vec<u8> {
+        let n = min + self.below(max.saturating_sub(min) + 1);
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
