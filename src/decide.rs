@@ -183,7 +183,7 @@ pub fn decide_matched<'a>(
     let edits = response.set.iter().map(|(k, v)| (k.as_ref(), v.as_bytes()));
     if writes
         .chain(edits)
-        .any(|(k, v)| !crate::headers::valid_name(k) || !crate::headers::valid_value(v))
+        .any(|(k, v)| !crate::headers::settable_name(k) || !crate::headers::valid_value(v))
     {
         return deny(mutator_failed(matched));
     }

@@ -14,6 +14,13 @@ pub fn valid_name(name: &str) -> bool {
     !token.is_empty() && token.bytes().all(is_tchar)
 }
 
+/// A header a rule's mutator may set: a token, and neither a pseudo-header nor `host`. Setting
+/// `:path` or `:authority` after the decision would route the request somewhere its rule never
+/// allowed (Envoy refuses them in its own header mutations, too).
+pub fn settable_name(name: &str) -> bool {
+    valid_name(name) && !name.starts_with(':') && !name.eq_ignore_ascii_case("host")
+}
+
 /// A header value Envoy accepts (its `headerValueIsValid`): no control characters but HTAB, no
 /// DEL. obs-text (bytes >= 0x80) is allowed, as RFC 9110 allows it.
 pub fn valid_value(value: &[u8]) -> bool {
@@ -98,6 +105,10 @@ mod tests {
     fn names_and_values() {
         assert!(valid_name("x-user") && valid_name(":path") && valid_name("X_A"));
         assert!(!valid_name("") && !valid_name(":") && !valid_name("a b") && !valid_name("a\n"));
+        assert!(settable_name("x-user") && settable_name("Cookie"));
+        for name in [":path", ":authority", "host", "Host", "a b", ""] {
+            assert!(!settable_name(name), "{name}");
+        }
         assert!(valid_value(b"bob \t caf\xE9"));
         for bad in [&b"a\rb"[..], b"a\nb", b"a\0b", b"a\x7fb", b"\x01"] {
             assert!(!valid_value(bad), "{bad:?}");

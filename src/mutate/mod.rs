@@ -60,7 +60,7 @@ fn templates(
             let valid = if key == "cookies" {
                 crate::headers::valid_cookie_name(name)
             } else {
-                crate::headers::valid_name(name)
+                crate::headers::settable_name(name)
             };
             if !valid {
                 return Err((
@@ -97,8 +97,12 @@ impl RuleMutators {
                     if cookie && !crate::headers::valid_cookie_name(name) {
                         return Err((format!("{what}.{name}"), "invalid cookie name".into()));
                     }
-                    if !crate::headers::valid_name(name) {
-                        return Err((format!("{what}.{name}"), "invalid header name".into()));
+                    if !crate::headers::settable_name(name) {
+                        return Err((
+                            format!("{what}.{name}"),
+                            "not a header a rule may set (a token, not a pseudo-header or host)"
+                                .into(),
+                        ));
                     }
                     operators::Value::parse(v)
                         .map(|v| (name.clone(), v))
@@ -233,5 +237,54 @@ impl RuleMutators {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn compile(
+        headers: &[(&str, &str)],
+        cookies: &[(&str, &str)],
+        ory: Vec<(&str, Value)>,
+    ) -> Result<RuleMutators, (String, String)> {
+        let pairs = |l: &[(&str, &str)]| {
+            l.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let model = Mutators {
+            headers: pairs(headers),
+            cookies: pairs(cookies),
+            ory: ory.into_iter().map(|(h, c)| (h.to_owned(), c)).collect(),
+        };
+        RuleMutators::compile(&model, &BTreeMap::new())
+    }
+
+    #[test]
+    fn names_a_rule_may_not_set_are_refused_at_load() {
+        for name in [":path", ":authority", "host", "a b", "x\ny"] {
+            let e = compile(&[(name, "v")], &[], vec![]).err();
+            assert_eq!(
+                e.map(|e| e.0),
+                Some(format!(".request.headers.{name}")),
+                "{name}"
+            );
+            let ory = json!({"headers": {name: "v"}});
+            let e = compile(&[], &[], vec![("header", ory)]).err();
+            assert_eq!(
+                e.map(|e| e.0),
+                Some(format!(".mutators[0].config.headers.{name}")),
+                "{name}"
+            );
+        }
+        for name in ["a b", "a;b", "a=b", ""] {
+            assert!(compile(&[], &[(name, "v")], vec![]).is_err(), "{name}");
+            let ory = json!({"cookies": {name: "v"}});
+            assert!(compile(&[], &[], vec![("cookie", ory)]).is_err(), "{name}");
+        }
+        assert!(compile(&[("x-user", "%REQ(x)%")], &[("session", "s")], vec![]).is_ok());
     }
 }
