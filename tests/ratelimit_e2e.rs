@@ -173,8 +173,13 @@ fn one_bucket_for_both_workers_drains_to_429_and_refills() {
     assert_eq!(statuses, [200, 200, 429]);
     let r = envoy.get(HOST, "/headers");
     assert_eq!((r.status, number(&r, "x-ratelimit-limit")), (200, 1000));
-    // A request no rule routes is not counted (Kyma limits routes).
-    assert_eq!(envoy.get(HOST, "/anything").status, 404);
+    // A request no rule routes is neither counted nor annotated: Kyma enables Envoy's
+    // local_ratelimit per route only (internal/ratelimit/testdata/envoy_patches.yaml).
+    for (host, path) in [(HOST, "/anything"), ("unknown.local.kyma.dev", "/headers")] {
+        let r = envoy.send("GET", host, path, &basic, "");
+        assert_eq!(r.status, 404, "{host}{path}");
+        assert_eq!(r.header("x-ratelimit-limit"), None, "{host}{path}");
+    }
 
     let denied = envoy.metric_when(
         "apirule_requests_denied_rate_limited",
