@@ -46,6 +46,43 @@ pub fn models(config: &PluginConfig) -> Result<(Vec<Model>, RuleSet), ConfigErro
     Ok((out, set))
 }
 
+/// The plugin configuration with only the objects that are rendered: invalid APIRules and
+/// RateLimits are left out of the `pluginConfig` as they are left out of the routes, so the
+/// gateway never sees (nor logs again) what `render` already reported.
+pub fn without_invalid(
+    config_json: &Value,
+    config: &PluginConfig,
+    reports: &[crate::compile::Report],
+) -> Result<Value, ConfigError> {
+    let objects = config.objects()?;
+    let limits = config.rate_limit_objects()?;
+    let valid = |r: &crate::compile::Report| !matches!(r.status, Status::Error(_));
+    let api_rules: Vec<Value> = objects
+        .iter()
+        .zip(reports)
+        .filter(|(_, r)| valid(r))
+        .map(|(o, _)| (*o).clone())
+        .collect();
+    let rate_limits: Vec<Value> = limits
+        .iter()
+        .zip(reports.iter().skip(objects.len()))
+        .filter(|(_, r)| valid(r))
+        .map(|(o, _)| (*o).clone())
+        .collect();
+    let mut out = config_json.clone();
+    out["apiRules"] = Value::Array(api_rules);
+    match out.as_object_mut() {
+        Some(m) if rate_limits.is_empty() => {
+            m.remove("rateLimits");
+        }
+        Some(m) => {
+            m.insert("rateLimits".into(), Value::Array(rate_limits));
+        }
+        None => {}
+    }
+    Ok(out)
+}
+
 /// Removed before the upstream: frameworks that honour them would run another method than the
 /// one a rule allowed.
 const METHOD_OVERRIDE_HEADERS: [&str; 3] = [

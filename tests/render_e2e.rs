@@ -100,13 +100,66 @@ fn istio_rendering_and_the_shipped_wasm_plugin_match_istio_crds() {
     let wp = &docs[0];
     assert_eq!(wp["spec"]["phase"], "AUTHN");
     assert_eq!(wp["spec"]["failStrategy"], "FAIL_RELOAD");
-    assert_eq!(
-        wp["spec"]["pluginConfig"]["apiRules"]
-            .as_array()
-            .unwrap()
-            .len(),
-        4
+    // The invalid APIRule is left out of the pluginConfig as it is of the routes, reported once.
+    let served: Vec<&str> = wp["spec"]["pluginConfig"]["apiRules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(served.len(), 3, "{served:?}");
+    assert!(!served.contains(&"multi-workload"), "{served:?}");
+    assert_eq!(err.matches("multi-workload").count(), 1, "{err}");
+    for (name, ns) in docs
+        .iter()
+        .skip(1)
+        .map(|d| (&d["metadata"]["name"], &d["metadata"]["namespace"]))
+    {
+        assert!(ns.is_string(), "{name} has a namespace");
+    }
+    let nameless: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("no metadata.namespace"))
+        .collect();
+    assert!(
+        !nameless.is_empty()
+            && nameless
+                .iter()
+                .all(|l| l.contains("rendered in namespace \"default\"")),
+        "01 has no namespace: {err}"
     );
+
+    // The image is required, and a checksum must be the 64 hex digits the CRD allows.
+    let one = ex.join("01-v2-noauth-sample-cr.yaml");
+    let one = one.to_str().unwrap();
+    let (code, _, err) = apirule(&["render", "--istio", "--default-domain", "d.example", one]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("render --istio needs --image"), "{err}");
+    let image = "oci://registry.example.com/apirule-wasm:0.1.0";
+    for bad in [
+        "abc",
+        &"A".repeat(64),
+        &format!("sha256:{}", "a".repeat(64)),
+    ] {
+        let (code, _, err) =
+            apirule(&["render", "--istio", "--image", image, "--sha256", bad, one]);
+        assert_eq!(code, 2, "{bad}: {err}");
+        assert!(err.contains("expected 64 lower-case hex digits"), "{err}");
+    }
+    let good = "0123456789abcdef".repeat(4);
+    let (code, yaml, err) = apirule(&[
+        "render",
+        "--istio",
+        "--image",
+        image,
+        "--sha256",
+        &good,
+        "--default-domain",
+        "d.example",
+        one,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(yaml.contains(&format!("sha256: {good}")), "{yaml}");
 
     // The shipped wasm-plugin.yaml: valid for Istio, and its APIRules and RateLimit are Ready.
     let shipped = repo().join("wasm-plugin.yaml");

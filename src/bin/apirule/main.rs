@@ -321,7 +321,7 @@ mod cli {
     fn render(args: &[String]) -> Result<i32, String> {
         let mut base = empty_config()?;
         let mut mode = None;
-        let (mut image, mut sha256) = ("oci://REGISTRY/apirule-wasm:TAG".to_owned(), None);
+        let (mut image, mut sha256): (Option<String>, Option<String>) = (None, None);
         let (mut port, mut admin, mut wasm) = (
             10000u16,
             9901u16,
@@ -338,8 +338,21 @@ mod cli {
             };
             match arg.as_str() {
                 "--istio" | "--envoy" => mode = Some(arg.clone()),
-                "--image" => image = value()?,
-                "--sha256" => sha256 = Some(value()?),
+                "--image" => image = Some(value()?),
+                "--sha256" => {
+                    let v = value()?;
+                    // The WasmPlugin CRD's pattern: 64 lower-case hex digits.
+                    if v.len() != 64
+                        || !v
+                            .bytes()
+                            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                    {
+                        return Err(format!(
+                            "--sha256 {v:?}: expected 64 lower-case hex digits (the image manifest digest `make push` prints, without `sha256:`)"
+                        ));
+                    }
+                    sha256 = Some(v)
+                }
                 "--port" => {
                     port = value()?
                         .parse()
@@ -405,6 +418,21 @@ mod cli {
         let bytes = serde_json::to_vec(&config_json).map_err(|e| e.to_string())?;
         let config = PluginConfig::from_json(&bytes).map_err(|e| e.to_string())?;
         let (_, reports) = compile(&config).map_err(|e| e.to_string())?;
+        // Only what is rendered goes into the pluginConfig (the invalid are reported below once).
+        let config_json = apirule_wasm::render::without_invalid(&config_json, &config, &reports)
+            .map_err(|e| e.to_string())?;
+        for obj in config.objects().map_err(|e| e.to_string())? {
+            if obj.pointer("/metadata/namespace").is_none() {
+                let name = obj
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("?");
+                eprintln!(
+                    "note: {name} has no metadata.namespace: rendered in namespace \"default\", as kubectl would \
+                     apply it with the default context; set metadata.namespace to choose"
+                );
+            }
+        }
         let mut code = 0;
         for r in reports
             .iter()
@@ -424,6 +452,10 @@ mod cli {
         }
         let docs = match mode.as_deref() {
             Some("--istio") => {
+                let image = image.ok_or(
+                    "render --istio needs --image oci://REGISTRY/NAME@sha256:DIGEST (or :TAG): the image \
+                     `make push REGISTRY=...` published",
+                )?;
                 apirule_wasm::render::istio(&config_json, &config, &image, sha256.as_deref())
                     .map_err(|e| e.to_string())?
             }
