@@ -13,7 +13,7 @@ STAMP    := $(VENV)/.installed
 IDP      := tests/idp/node_modules/.installed
 BENCHPY  := $(VENV)/.bench-installed
 
-.PHONY: build test run cli lint clean tools bench soak fuzz oci push .wasm-target .apt-tools
+.PHONY: build test run cli lint clean tools bench soak fuzz oci push publish .wasm-target .apt-tools
 
 # ---- tools (idempotent) -----------------------------------------------------------------------
 tools: .wasm-target $(STAMP) $(IDP)
@@ -62,7 +62,7 @@ test: build $(STAMP) $(IDP) .apt-tools
 
 # ---- oci / push: the module as an OCI image Istio can pull (no Docker daemon) -------------------
 TAG      ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
-OCI_DIR  := target/oci
+OCI_DIR  ?= target/oci
 REGISTRY ?=
 oci: build cli
 	rm -rf $(OCI_DIR)
@@ -71,10 +71,19 @@ oci: build cli
 # make push REGISTRY=registry.example.com/team/apirule-wasm [TAG=...] [TLS_VERIFY=false]
 TLS_VERIFY ?= true
 push: oci .apt-tools
+	@$(MAKE) --no-print-directory publish
+
+# Copies the image layout in OCI_DIR to REGISTRY and prints what the WasmPlugin needs. For an
+# oci:// URL Istio checks `sha256` against the digest of the image manifest it pulls (not the
+# module's hash): that digest is read back from the registry, and the URL is pinned to it.
+publish:
 	@test -n "$(REGISTRY)" || { echo "usage: make push REGISTRY=host[:port]/name [TAG=$(TAG)]"; exit 2; }
 	skopeo copy --dest-tls-verify=$(TLS_VERIFY) oci:$(OCI_DIR):$(TAG) docker://$(REGISTRY):$(TAG)
-	@echo "pushed $(REGISTRY):$(TAG); sha256 for the WasmPlugin:"
-	@sha256sum $(WASM) | cut -d' ' -f1
+	@digest=$$(skopeo inspect --tls-verify=$(TLS_VERIFY) --format '{{.Digest}}' docker://$(REGISTRY):$(TAG)) && \
+	  echo "pushed $(REGISTRY):$(TAG), image manifest digest $$digest" && \
+	  echo "WasmPlugin url:    oci://$(REGISTRY)@$$digest" && \
+	  echo "WasmPlugin sha256: $${digest#sha256:}" && \
+	  echo "render with:       target/release/apirule render --istio --image oci://$(REGISTRY)@$$digest --sha256 $${digest#sha256:} ..."
 
 # ---- bench: figures side by side (BENCH_SECONDS, BENCH_ROUNDS, BENCH_ONLY=core,scale,memory,throughput,ratelimit) --
 # The test build links the lib and the CLI, which must share one panic strategy: unwind.

@@ -11,6 +11,14 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::Value;
 
+/// Hex SHA-256, as Istio compares it.
+fn sha256_hex(bytes: &[u8]) -> String {
+    hmac_sha256::Hash::hash(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 fn run(cmd: &mut Command) -> String {
     let out = cmd
         .output()
@@ -68,11 +76,24 @@ fn oci_image_round_trip_through_a_registry() {
         std::thread::sleep(Duration::from_millis(100));
     }
 
-    let remote = format!("docker://127.0.0.1:{port}/kyma/apirule-wasm:{tag}");
-    run(Command::new("skopeo")
-        .args(["copy", "--dest-tls-verify=false"])
-        .arg(format!("oci:{}:{tag}", image.display()))
-        .arg(&remote));
+    // Published the way `make push` does (its `publish` step, on the layout built above): what
+    // it prints is what the README tells users to put in the WasmPlugin.
+    let registry = format!("127.0.0.1:{port}/kyma/apirule-wasm");
+    let printed = run(Command::new("make")
+        .current_dir(repo())
+        .args(["--no-print-directory", "-s", "publish", "TLS_VERIFY=false"])
+        .arg(format!("REGISTRY={registry}"))
+        .arg(format!("TAG={tag}"))
+        .arg(format!("OCI_DIR={}", image.display())));
+    let field = |name: &str| {
+        printed
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_else(|| panic!("make publish printed no {name}:\n{printed}"))
+    };
+    let (url, sha256) = (field("WasmPlugin url:"), field("WasmPlugin sha256:"));
+    let remote = format!("docker://{registry}:{tag}");
 
     // The manifest as the registry serves it: one tar+gzip layer, the digests we built.
     let raw = run(Command::new("skopeo").args(["inspect", "--tls-verify=false", "--raw", &remote]));
@@ -101,11 +122,31 @@ fn oci_image_round_trip_through_a_registry() {
         "the registry serves the manifest we built"
     );
 
-    // Pull it back and take plugin.wasm out of the layer, as Istio's fetcher does.
+    // Istio's check for an oci:// URL: the sha256 of the image manifest it pulls must equal the
+    // WasmPlugin's `sha256` (pkg/wasm/cache.go), else the module is not loaded. The value make
+    // printed is that digest, and the pinned URL names it.
+    let manifest_digest = sha256_hex(raw.as_bytes());
+    assert_eq!(
+        sha256, manifest_digest,
+        "the printed sha256 is the manifest's digest"
+    );
+    assert_ne!(
+        sha256,
+        sha256_hex(&std::fs::read(&wasm).unwrap()),
+        "not the module's hash"
+    );
+    assert_eq!(url, format!("oci://{registry}@sha256:{manifest_digest}"));
+
+    // Pull it back by that pinned reference and take plugin.wasm out of the layer, as Istio's
+    // fetcher does.
     let pulled = dir.join("pulled");
+    let pinned = format!("docker://{}", url.trim_start_matches("oci://"));
+    let again =
+        run(Command::new("skopeo").args(["inspect", "--tls-verify=false", "--raw", &pinned]));
+    assert_eq!(sha256_hex(again.as_bytes()), sha256, "the pinned manifest");
     run(Command::new("skopeo")
         .args(["copy", "--src-tls-verify=false"])
-        .arg(&remote)
+        .arg(&pinned)
         .arg(format!("oci:{}:{tag}", pulled.display())));
     let layer_digest = layers[0]["digest"]
         .as_str()
