@@ -202,13 +202,21 @@ pub struct EnvoyOptions<'a> {
     pub wasm: &'a str,
     /// `name.namespace` → `host:port` for services outside a cluster.
     pub services: BTreeMap<String, String>,
+    /// What https callouts (JWKS, introspection) trust: an Envoy `DataSource` for `trusted_ca`.
+    pub trusted_ca: Value,
 }
+
+/// The system's trust bundle (Debian, Ubuntu, Alpine; Fedora links it too).
+pub const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 fn cluster_for(svc: &Service) -> String {
     format!("outbound|{}||{}", svc.port, svc.fqdn())
 }
 
-fn static_cluster(name: &str, host: &str, port: u16, tls_sni: Option<&str>) -> Value {
+/// A cluster for one host. With `trusted_ca`, TLS that verifies the server: its chain against
+/// that CA, its certificate against the host name (or IP), SNI set to the host name. Without a
+/// validation context Envoy would accept any certificate.
+fn static_cluster(name: &str, host: &str, port: u16, trusted_ca: Option<&Value>) -> Value {
     let ip = host.parse::<std::net::IpAddr>().is_ok();
     let mut c = json!({
         "name": name,
@@ -218,14 +226,20 @@ fn static_cluster(name: &str, host: &str, port: u16, tls_sni: Option<&str>) -> V
         "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [{"endpoint": {"address":
             {"socket_address": {"address": host, "port_value": port}}}}]}]},
     });
-    if let Some(sni) = tls_sni {
-        c["transport_socket"] = json!({
-            "name": "envoy.transport_sockets.tls",
-            "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
-                "sni": sni,
-            }
+    if let Some(ca) = trusted_ca {
+        let mut tls = json!({
+            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+            "common_tls_context": {"validation_context": {
+                "trusted_ca": ca,
+                "match_typed_subject_alt_names": [
+                    {"san_type": if ip { "IP_ADDRESS" } else { "DNS" }, "matcher": {"exact": host}}
+                ],
+            }},
         });
+        if !ip {
+            tls["sni"] = json!(host);
+        }
+        c["transport_socket"] = json!({"name": "envoy.transport_sockets.tls", "typed_config": tls});
     }
     c
 }
@@ -298,10 +312,10 @@ pub fn envoy(
             Some((h, p)) if p.parse::<u16>().is_ok() => (h.to_owned(), p.parse().unwrap_or(443)),
             _ => (up.authority.clone(), if tls { 443 } else { 80 }),
         };
-        let sni = tls.then_some(host.as_str());
+        let ca = tls.then_some(&o.trusted_ca);
         clusters
             .entry(up.cluster.clone())
-            .or_insert_with(|| static_cluster(&up.cluster, &host, port, sni));
+            .or_insert_with(|| static_cluster(&up.cluster, &host, port, ca));
     }
     Ok(json!({
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": o.admin_port}}},

@@ -256,3 +256,116 @@ spec:
         "the rule's timeout on the route"
     );
 }
+
+/// `render --envoy` verifies https servers: an identity provider behind TLS on loopback, with a
+/// certificate from a test CA, is trusted with `--ca-file` and refused without it (the system
+/// bundle does not know that CA): fail closed, with a log line that says why.
+#[test]
+fn rendered_https_clusters_verify_the_server() {
+    let upstream = Upstream::start();
+    let idp = Idp::start(300);
+    let dir = scratch("render-tls");
+    let (ca, cert, key) = test_ca(&dir);
+    let front = TlsFront::start(&cert, &key, &idp.issuer());
+    let rules = dir.join("apirules.yaml");
+    std::fs::write(
+        &rules,
+        format!(
+            "apiVersion: gateway.kyma-project.io/v2
+kind: APIRule
+metadata: {{name: shop, namespace: prod}}
+spec:
+  hosts: [shop.example.com]
+  gateway: kyma-system/kyma-gateway
+  service: {{name: shop, namespace: prod, port: 8080}}
+  rules:
+    - {{path: /headers, methods: [GET], jwt: {{authentications: [{{issuer: '{}', jwksUri: 'https://localhost:{}/jwks'}}]}}}}
+",
+            idp.issuer(),
+            front.port
+        ),
+    )
+    .unwrap();
+    let token = idp.token("rs256", "read");
+    let serve = |extra: &[&str]| {
+        let (port, admin) = (free_port(), free_port());
+        let service = format!("shop.prod=127.0.0.1:{}", upstream.port);
+        let wasm = wasm_path();
+        let mut args = vec![
+            "render",
+            "--envoy",
+            "--wasm",
+            wasm.to_str().unwrap(),
+            "--service",
+            &service,
+        ];
+        let (p, a) = (port.to_string(), admin.to_string());
+        args.extend(["--port", &p, "--admin-port", &a]);
+        args.extend(extra);
+        args.push(rules.to_str().unwrap());
+        let (code, yaml, err) = apirule(&args);
+        assert_eq!(code, 0, "{err}");
+        let cfg: Value =
+            serde_json::to_value(serde_norway::from_str::<serde_norway::Value>(&yaml).unwrap())
+                .unwrap();
+        let envoy = Envoy::start_raw(port, admin, &cfg, 1);
+        let auth = format!("Bearer {token}");
+        let r = envoy.send(
+            "GET",
+            "shop.example.com",
+            "/headers",
+            &[("Authorization", &auth)],
+            "",
+        );
+        (cfg, envoy, r)
+    };
+
+    // With the test CA: the chain and the name check out, the keys arrive, the token passes.
+    let (cfg, _envoy, r) = serve(&["--ca-file", ca.to_str().unwrap()]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let cluster = cfg["static_resources"]["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == format!("outbound|{}||localhost", front.port))
+        .unwrap()
+        .clone();
+    let tls = &cluster["transport_socket"]["typed_config"];
+    assert_eq!(tls["sni"], "localhost");
+    let validation = &tls["common_tls_context"]["validation_context"];
+    assert_eq!(
+        validation["match_typed_subject_alt_names"][0]["matcher"]["exact"],
+        "localhost"
+    );
+    assert!(validation["trusted_ca"]["inline_string"]
+        .as_str()
+        .unwrap()
+        .contains(&std::fs::read_to_string(&ca).unwrap()));
+
+    // Without it: the system bundle by reference, which does not know the test CA. The fetch is
+    // refused, the request fails closed, and the log says what to check.
+    let (cfg, envoy, r) = serve(&[]);
+    let bundle = cfg["static_resources"]["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|c| {
+            c["transport_socket"]["typed_config"]["common_tls_context"]["validation_context"]
+                ["trusted_ca"]["filename"]
+                .as_str()
+                .map(str::to_owned)
+        });
+    assert_eq!(
+        bundle.as_deref(),
+        Some("/etc/ssl/certs/ca-certificates.crt")
+    );
+    assert_eq!(r.status, 401, "{}", r.body);
+    let log = envoy.log();
+    assert!(
+        log.contains(&format!(
+            "JWKS https://localhost:{}/jwks fetch failed: status 503",
+            front.port
+        )) && log.contains("a TLS refusal: does the cluster trust the server's CA"),
+        "the log names the TLS refusal:\n{log}"
+    );
+}

@@ -169,6 +169,20 @@ pub fn tick(shared: &Shared, now: u64) -> bool {
     state.fetch.busy() || !state.parked.is_empty()
 }
 
+/// The start of a body for a log line: printable ASCII only, at most 240 characters.
+fn excerpt(body: &[u8]) -> String {
+    body.iter()
+        .take(240)
+        .map(|&b| {
+            if (0x20..0x7f).contains(&b) {
+                char::from(b)
+            } else {
+                '.'
+            }
+        })
+        .collect()
+}
+
 /// A JWKS callout answered (or failed: no headers).
 pub fn on_response(shared: &Shared, token: u32, num_headers: usize, body_size: usize, now: u64) {
     let Ok(mut state) = shared.try_borrow_mut() else {
@@ -185,7 +199,19 @@ pub fn on_response(shared: &Shared, token: u32, num_headers: usize, body_size: u
             .keys
             .install(id, &body, now)
             .map_err(|e| e.to_string()),
-        Some(other) => Err(format!("status {other}")),
+        // Envoy answers 503 itself when it cannot connect; its text says why (a TLS failure
+        // names CERTIFICATE_VERIFY_FAILED). A key set URL carries no secret: shown, bounded.
+        Some(other) => {
+            let text = excerpt(&body);
+            let hint = if uri.starts_with("https://") && text.starts_with("upstream connect error")
+            {
+                " (https: a connection Envoy could not set up is often a TLS refusal: does the \
+                 cluster trust the server's CA, and does the certificate name the host?)"
+            } else {
+                ""
+            };
+            Err(format!("status {other}: {text}{hint}"))
+        }
         None => Err("no response (connection failed or reset)".into()),
     };
     match result {

@@ -832,3 +832,97 @@ impl Rng {
         (0..n).map(|_| self.next() as u8).collect()
     }
 }
+
+/// A throwaway certificate authority and a server certificate for `localhost` it signed
+/// (openssl): `(ca.pem, server.pem, server.key)` in `dir`.
+pub fn test_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=apirule-wasm test CA",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    std::fs::write(dir.join("san.cnf"), "subjectAltName=DNS:localhost\n").unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.cnf",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    )
+}
+
+/// tests/tls/server.py: https://localhost:PORT in front of `upstream` (plain HTTP).
+pub struct TlsFront {
+    pub port: u16,
+    _proc: Proc,
+}
+
+impl TlsFront {
+    pub fn start(cert: &Path, key: &Path, upstream: &str) -> TlsFront {
+        let port = free_port();
+        let log = scratch("tls-front").join("tls.log");
+        let child = spawn(
+            Command::new(repo().join(".venv/bin/python"))
+                .arg("-u")
+                .arg(repo().join("tests/tls/server.py"))
+                .arg(port.to_string())
+                .arg(cert)
+                .arg(key)
+                .arg(upstream),
+            &log,
+        );
+        TlsFront {
+            port,
+            _proc: ready(Proc { child, log }, "tls front"),
+        }
+    }
+}

@@ -6,7 +6,7 @@
 //! apirule explain --rules FILE... --request 'GET https://host/path' [-H 'Name: value']...
 //!                 [--jwks URI=FILE]... [--default-domain DOMAIN] [--jwt-handler ory|istio]
 //! apirule render --istio [--image oci://REF] [--sha256 HEX] [common options] FILE...
-//! apirule render --envoy [--port P] [--admin-port P] [--wasm PATH] [--service NAME.NS=HOST:PORT]... FILE...
+//! apirule render --envoy [--port P] [--admin-port P] [--wasm PATH] [--service NAME.NS=HOST:PORT]... [--ca-file PEM] [--system-ca PEM] FILE...
 //! apirule oci --wasm MODULE --out DIR [--tag TAG]
 //! ```
 //! Files are YAML (several documents allowed) or JSON: APIRule objects, `List`s of them, a whole
@@ -38,7 +38,7 @@ mod cli {
     const USAGE: &str = "usage: apirule check [--default-domain DOMAIN] [--jwt-handler ory|istio] [--gateway NS/NAME] FILE...
        apirule explain --rules FILE... --request 'GET https://host/path' [-H 'Name: value']... [--jwks URI=FILE]...
        apirule render --istio [--image oci://REF] [--sha256 HEX] FILE...
-       apirule render --envoy [--port P] [--admin-port P] [--wasm PATH] [--service NAME.NS=HOST:PORT]... FILE...
+       apirule render --envoy [--port P] [--admin-port P] [--wasm PATH] [--service NAME.NS=HOST:PORT]... [--ca-file PEM] [--system-ca PEM] FILE...
        apirule oci --wasm MODULE --out DIR [--tag TAG]";
 
     pub fn run(args: Vec<String>) -> i32 {
@@ -328,6 +328,8 @@ mod cli {
             "target/wasm32-wasip1/release/apirule_wasm.wasm".to_owned(),
         );
         let mut services = std::collections::BTreeMap::new();
+        let (mut ca_file, mut system_ca): (Option<String>, String) =
+            (None, apirule_wasm::render::SYSTEM_CA_BUNDLE.to_owned());
         let mut rest = Vec::new();
         let mut it = args.iter();
         while let Some(arg) = it.next() {
@@ -364,6 +366,8 @@ mod cli {
                         .map_err(|_| "--admin-port takes a number".to_owned())?
                 }
                 "--wasm" => wasm = value()?,
+                "--ca-file" => ca_file = Some(value()?),
+                "--system-ca" => system_ca = value()?,
                 "--service" => {
                     let v = value()?;
                     let (k, addr) = v
@@ -466,6 +470,7 @@ mod cli {
                     admin_port: admin,
                     wasm: &wasm,
                     services,
+                    trusted_ca: trusted_ca(ca_file.as_deref(), &system_ca)?,
                 };
                 vec![apirule_wasm::render::envoy(&config_json, &config, &opts)
                     .map_err(|e| e.to_string())?]
@@ -482,6 +487,25 @@ mod cli {
             );
         }
         Ok(code)
+    }
+
+    /// What rendered https clusters trust: the system bundle by reference, or, with `--ca-file`,
+    /// that CA added to the system bundle (both inlined, as Envoy takes one trust source).
+    fn trusted_ca(ca_file: Option<&str>, system: &str) -> Result<Value, String> {
+        let Some(file) = ca_file else {
+            return Ok(serde_json::json!({"filename": system}));
+        };
+        let extra = std::fs::read_to_string(file).map_err(|e| format!("--ca-file {file}: {e}"))?;
+        if !extra.contains("-----BEGIN CERTIFICATE-----") {
+            return Err(format!("--ca-file {file}: no PEM certificate in it"));
+        }
+        // A machine without the system bundle renders with the given CA alone.
+        let mut pem = std::fs::read_to_string(system).unwrap_or_default();
+        if !pem.is_empty() && !pem.ends_with('\n') {
+            pem.push('\n');
+        }
+        pem.push_str(&extra);
+        Ok(serde_json::json!({"inline_string": pem}))
     }
 
     fn oci(args: &[String]) -> Result<i32, String> {
