@@ -60,9 +60,13 @@ pub fn sanitize_cookie_value(value: &str) -> String {
     }
 }
 
-/// A cookie value as written by a rule without Go's rewriting: every byte a cookie octet.
+/// A cookie value as an Istio-style rule writes it, unquoted: RFC 6265 `cookie-octet`s only. No
+/// space or comma either (Go allows them only because it then quotes the value), since servers
+/// that split cookies on `,` would read `a,user=admin` as two.
 pub fn valid_cookie_value(value: &str) -> bool {
-    value.bytes().all(cookie_value_byte)
+    value
+        .bytes()
+        .all(|b| cookie_value_byte(b) && b != b' ' && b != b',')
 }
 
 /// ASCII white space as Go's `textproto.TrimString` trims it.
@@ -133,6 +137,22 @@ mod tests {
         assert_eq!(sanitize_cookie_value("a,b"), "\"a,b\"");
         assert_eq!(sanitize_cookie_value("caf\u{e9}\"\\x"), "cafx");
         assert_eq!(sanitize_cookie_value(""), "");
+    }
+
+    #[test]
+    fn unquoted_cookie_values_are_cookie_octets() {
+        assert!(valid_cookie_value("abc-123_~!#$%&'()*+./:<=>?@[]^`{|}"));
+        for bad in [
+            "a b",
+            "a,user=admin",
+            "a;b",
+            "a\"b",
+            "a\\b",
+            "caf\u{e9}",
+            "a\tb",
+        ] {
+            assert!(!valid_cookie_value(bad), "{bad:?}");
+        }
     }
 
     #[test]

@@ -366,13 +366,16 @@ impl IntrospectionRule {
     }
 
     fn client_token(&self, pre: &PreAuth, env: &mut AuthEnv<'_>) -> Result<String, Box<Outcome>> {
-        let key = format!(
-            "{}|{}|{}|{}",
+        // Everything the token endpoint's answer depends on, the secret included: a rule with
+        // a wrong secret must get the endpoint's refusal, not another rule's token.
+        let key = serde_json::json!([
             pre.token_url,
             pre.client_id,
-            pre.scope.join(" "),
-            pre.audience.as_deref().unwrap_or("")
-        );
+            pre.client_secret,
+            pre.scope,
+            pre.audience
+        ])
+        .to_string();
         if let Some((token, until)) = env.introspection.client_tokens.get(&key) {
             if env.now_ms < *until {
                 return Ok(token.clone());
@@ -396,9 +399,13 @@ impl IntrospectionRule {
             };
             // Renewed a little before it expires.
             let lifetime_ms = t.expires_in.map_or(60_000, |s| (s.max(0.0) * 900.0) as u64);
-            env.introspection
-                .client_tokens
-                .insert(key, (t.access_token.clone(), env.now_ms + lifetime_ms));
+            env.introspection.client_tokens.insert(
+                key,
+                (
+                    t.access_token.clone(),
+                    env.now_ms.saturating_add(lifetime_ms),
+                ),
+            );
             return Ok(t.access_token);
         }
         let basic = base64::engine::general_purpose::STANDARD.encode(format!(

@@ -330,6 +330,8 @@ pub fn envoy(
                         "stat_prefix": "gateway",
                         "normalize_path": true,
                         "merge_slashes": true,
+                        // `x_user` beside a mutator's `x-user` reaches servers that read `_` as `-`.
+                        "common_http_protocol_options": {"headers_with_underscores_action": "REJECT_REQUEST"},
                         "path_with_escaped_slashes_action": "UNESCAPE_AND_FORWARD",
                         "strip_any_host_port": true,
                         "route_config": {"name": "apirules", "virtual_hosts": vhosts},

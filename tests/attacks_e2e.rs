@@ -439,3 +439,26 @@ fn a_claim_with_cr_lf_or_nul_is_the_filters_own_500() {
     );
     assert_no_wasm_failure(&envoy);
 }
+
+/// Found by review: a client's `x_user` next to the `x-user` a rule sets reached servers that
+/// read `_` as `-` (CGI, WSGI, Rack). The shipped Envoy configuration refuses such names, and a
+/// client's own `X-User` is overwritten.
+#[test]
+fn a_header_with_underscores_cannot_shadow_a_mutator_header() {
+    let idp = Idp::start(300);
+    let upstream = Upstream::start();
+    let rules = v2(
+        "shadow",
+        json!({}),
+        json!([{"path": "/headers", "methods": ["GET"], "noAuth": true,
+                "request": {"headers": {"x-user": "gateway"}}}]),
+    );
+    let cfg = plugin(&idp, &upstream, json!({}), vec![rules]);
+    let envoy = start(&idp, &upstream, &cfg, 1, vec![]);
+    let host = "shadow.local.kyma.dev";
+    let r = envoy.send("GET", host, "/headers", &[("x_user", "admin")], "");
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = envoy.send("GET", host, "/headers", &[("X-User", "admin")], "");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.upstream_header("x-user").as_deref(), Some("gateway"));
+}

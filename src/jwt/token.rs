@@ -65,9 +65,43 @@ pub fn cookie_value<'a>(headers: &'a [(String, String)], name: &str) -> Option<&
         .map(|(_, v)| v)
 }
 
+/// Percent-decoding for what is only compared or checked (keys, tokens): bytes that are not
+/// UTF-8 become U+FFFD, which no real key or token contains.
 pub fn percent_decode(s: &str) -> Cow<'_, str> {
+    match percent_decode_bytes(s) {
+        Cow::Borrowed(_) => Cow::Borrowed(s),
+        Cow::Owned(bytes) => Cow::Owned(String::from_utf8_lossy(&bytes).into_owned()),
+    }
+}
+
+/// Percent-decoding for what is copied on: `None` when the bytes are not UTF-8 (copying a lossy
+/// spelling would send other bytes than the client sent).
+pub fn percent_decode_exact(s: &str) -> Option<Cow<'_, str>> {
+    match percent_decode_bytes(s) {
+        Cow::Borrowed(_) => Some(Cow::Borrowed(s)),
+        Cow::Owned(bytes) => String::from_utf8(bytes).ok().map(Cow::Owned),
+    }
+}
+
+/// The first value of a query parameter, decoded exactly; `Err` when it is not UTF-8.
+pub fn query_value_exact(path: &str, name: &str) -> Result<Option<String>, String> {
+    let query = path.split_once('?').map_or("", |(_, q)| q);
+    let query = query.split('#').next().unwrap_or("");
+    for pair in query.split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if percent_decode(k) == name {
+            return match percent_decode_exact(v) {
+                Some(v) => Ok(Some(v.into_owned())),
+                None => Err(format!("query parameter {name} is not UTF-8; not copied")),
+            };
+        }
+    }
+    Ok(None)
+}
+
+fn percent_decode_bytes(s: &str) -> Cow<'_, [u8]> {
     if !s.bytes().any(|b| b == b'%' || b == b'+') {
-        return Cow::Borrowed(s);
+        return Cow::Borrowed(s.as_bytes());
     }
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
@@ -83,7 +117,7 @@ pub fn percent_decode(s: &str) -> Cow<'_, str> {
         }
         i += 1;
     }
-    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+    Cow::Owned(out)
 }
 
 fn hex(c: u8) -> Option<u8> {

@@ -365,10 +365,9 @@ fn value_of(a: &Arg, s: &Session<'_>) -> Result<Option<Value>, String> {
             )),
             Field::QueryGet(key) => {
                 let key = value_of(key, s)?.map(|k| go_fmt(&k)).unwrap_or_default();
-                let found = crate::jwt::token::query_values(&format!("?{}", s.raw_query), &key)
-                    .next()
-                    .map(|v| v.into_owned())
-                    .unwrap_or_default();
+                let found =
+                    crate::jwt::token::query_value_exact(&format!("?{}", s.raw_query), &key)?
+                        .unwrap_or_default();
                 Some(Value::String(found))
             }
             Field::HeaderGet(key) => {
@@ -574,6 +573,19 @@ mod tests {
         };
         let t = |text: &str| Template::parse(text).and_then(|t| t.render(&s));
         assert!(t(r#"{{ .MatchContext.Header.Get "X-Note" }}"#).is_err());
+        let s = Session {
+            raw_query: "q=%E9&ok=caf%C3%A9",
+            ..session(None, &headers, &[])
+        };
+        let t = |text: &str| Template::parse(text).and_then(|t| t.render(&s));
+        assert!(
+            t(r#"{{ .MatchContext.URL.Query.Get "q" }}"#).is_err(),
+            "not UTF-8: not copied"
+        );
+        assert_eq!(
+            t(r#"{{ .MatchContext.URL.Query.Get "ok" }}"#),
+            Ok("caf\u{e9}".into())
+        );
         assert_eq!(
             t(r#"{{ .MatchContext.Header.Get "other" }}"#),
             Ok(String::new())

@@ -112,7 +112,7 @@ pub struct IdToken {
     pub key: std::rc::Rc<SigningKey>,
 }
 
-/// Minted tokens per VM: (issuer, ttl, subject, rendered claims) → (token, exp).
+/// Minted tokens per VM: (issuer, ttl, signing key, subject, rendered claims) → (token, exp).
 #[derive(Debug, Default)]
 pub struct MintCache {
     map: HashMap<String, (String, u64)>,
@@ -130,10 +130,16 @@ impl IdToken {
             Some(t) => t.render(session)?,
             None => "{}".into(),
         };
-        let key = format!(
-            "{}|{}|{}|{rendered}",
-            self.issuer, self.ttl_s, session.subject
-        );
+        // Everything the token depends on, unambiguously (a JSON array): issuer, lifetime, the
+        // signing key (one per `jwks_url`, made once at configure time), subject and claims.
+        let key = serde_json::json!([
+            self.issuer,
+            self.ttl_s,
+            std::rc::Rc::as_ptr(&self.key) as usize,
+            session.subject,
+            rendered
+        ])
+        .to_string();
         if let Some((token, exp)) = cache.map.get(&key) {
             // Reused until less than a tenth of the lifetime is left.
             if now_s + self.ttl_s / 10 < *exp {
