@@ -85,7 +85,7 @@ publish:
 	  echo "WasmPlugin sha256: $${digest#sha256:}" && \
 	  echo "render with:       target/release/apirule render --istio --image oci://$(REGISTRY)@$$digest --sha256 $${digest#sha256:} ..."
 
-# ---- bench: figures side by side (BENCH_SECONDS, BENCH_ROUNDS, BENCH_ONLY=core,scale,memory,throughput,ratelimit) --
+# ---- bench: figures side by side (BENCH_SECONDS, BENCH_ROUNDS, BENCH_ONLY=core,scale,memory,throughput,ratelimit,size) --
 # The test build links the lib and the CLI, which must share one panic strategy: unwind.
 bench: build $(STAMP) $(IDP) $(BENCHPY)
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }

@@ -83,6 +83,64 @@ pub fn without_invalid(
     Ok(out)
 }
 
+/// Client-side `kubectl apply` keeps the whole object in an annotation, and annotations are
+/// limited to 256 KiB; etcd refuses requests over 1.5 MiB by default.
+pub const ANNOTATION_LIMIT: usize = 256 * 1024;
+pub const ETCD_LIMIT: usize = 1536 * 1024;
+
+/// What to tell a user about the size of one rendered object (its JSON), if anything.
+pub fn size_notes(kind: &str, bytes: usize, compact: bool) -> Vec<String> {
+    let kib = |n: usize| format!("{:.0} KiB", n as f64 / 1024.0);
+    let hint = if compact {
+        "split the APIRules over several gateways or raise etcd's --max-request-bytes"
+    } else {
+        "render with --compact (the APIRules gzip-compressed in pluginConfig.apiRulesGzip)"
+    };
+    let mut notes = Vec::new();
+    if bytes > ETCD_LIMIT {
+        notes.push(format!(
+            "error: the {kind} is {} of JSON, over etcd's default 1.5 MiB object limit: the API server will refuse it; {hint}",
+            kib(bytes)
+        ));
+    } else if bytes > ETCD_LIMIT * 8 / 10 {
+        notes.push(format!(
+            "warning: the {kind} is {} of JSON, near etcd's default 1.5 MiB object limit; {hint}",
+            kib(bytes)
+        ));
+    }
+    if bytes > ANNOTATION_LIMIT {
+        notes.push(format!(
+            "warning: the {kind} is {} of JSON: client-side `kubectl apply` keeps a copy in the \
+             last-applied-configuration annotation, limited to 256 KiB, and will fail; use \
+             `kubectl apply --server-side`{}",
+            kib(bytes),
+            if compact { "" } else { ", or --compact" }
+        ));
+    } else if bytes > ANNOTATION_LIMIT * 8 / 10 {
+        notes.push(format!(
+            "warning: the {kind} is {} of JSON, near the 256 KiB limit of client-side `kubectl \
+             apply` (its last-applied-configuration annotation); prefer `kubectl apply --server-side`{}",
+            kib(bytes),
+            if compact { "" } else { " or --compact" }
+        ));
+    }
+    notes
+}
+
+/// The plugin configuration with `apiRules` in compact form (`apiRulesGzip`).
+pub fn compacted(config_json: &Value) -> Value {
+    let mut out = config_json.clone();
+    if let Some(m) = out.as_object_mut() {
+        if let Some(Value::Array(rules)) = m.remove("apiRules") {
+            m.insert(
+                "apiRulesGzip".into(),
+                Value::String(crate::config::compact::encode(&rules)),
+            );
+        }
+    }
+    out
+}
+
 /// Removed before the upstream: frameworks that honour them would run another method than the
 /// one a rule allowed.
 const METHOD_OVERRIDE_HEADERS: [&str; 3] = [

@@ -369,3 +369,77 @@ spec:
         "the log names the TLS refusal:\n{log}"
     );
 }
+
+/// Many APIRules in one WasmPlugin: `render --istio` says when the object nears client-side
+/// `kubectl apply`'s 256 KiB annotation, and `--compact` puts the APIRules gzip-compressed in
+/// `pluginConfig.apiRulesGzip`, which the filter reads (here through Envoy, all 800 served).
+#[test]
+fn many_apirules_render_compact_and_serve() {
+    let dir = scratch("render-many");
+    let rules = dir.join("many.yaml");
+    let docs: Vec<String> = (0..800)
+        .map(|i| {
+            format!(
+                "apiVersion: gateway.kyma-project.io/v2
+kind: APIRule
+metadata: {{name: app-{i}, namespace: team-{}}}
+spec:
+  hosts: [app-{i}.apps.example.com]
+  gateway: kyma-system/kyma-gateway
+  service: {{name: app-{i}, port: 8080}}
+  rules:
+    - {{path: /headers, methods: [GET], noAuth: true}}
+    - {{path: '/api/{{**}}', methods: [GET, POST], jwt: {{authentications: [{{issuer: 'https://idp.example.com', jwksUri: 'https://idp.example.com/certs'}}]}}}}
+",
+                i % 7
+            )
+        })
+        .collect();
+    std::fs::write(&rules, docs.join("---\n")).unwrap();
+    let image = "oci://registry.example.com/kyma/apirule-wasm:0.1.0";
+    let path = rules.to_str().unwrap();
+    let (code, plain, err) = apirule(&["render", "--istio", "--image", image, path]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("client-side `kubectl apply` keeps a copy in the last-applied-configuration annotation, limited to 256 KiB")
+            && err.contains("--compact"),
+        "{err}"
+    );
+    let (code, compact, err) = apirule(&["render", "--istio", "--image", image, "--compact", path]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("256 KiB"), "{err}");
+    let first = |yaml: &str| -> Value {
+        let doc = yaml.split("\n---\n").next().unwrap();
+        serde_json::to_value(serde_norway::from_str::<serde_norway::Value>(doc).unwrap()).unwrap()
+    };
+    let (plain, compact) = (first(&plain), first(&compact));
+    let size = |v: &Value| serde_json::to_vec(v).unwrap().len();
+    assert!(
+        size(&compact) * 5 < size(&plain),
+        "{} vs {}",
+        size(&compact),
+        size(&plain)
+    );
+    let plugin = &compact["spec"]["pluginConfig"];
+    assert!(plugin["apiRules"].is_null() && plugin["apiRulesGzip"].is_string());
+    let out = dir.join("compact.yaml");
+    std::fs::write(&out, serde_norway::to_string(&compact).unwrap()).unwrap();
+    crd_validate(&["istio-wasmplugins.yaml"], &out);
+    // `apirule check` reads the compact form too.
+    let (code, text, err) = apirule(&["check", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(text.lines().filter(|l| l.ends_with(": Ready")).count(), 800);
+
+    // The filter reads the compact form: every APIRule is served.
+    let upstream = Upstream::start();
+    let envoy = Envoy::start(&upstream, &plugin.to_string());
+    for i in [0, 399, 799] {
+        let r = envoy.get(&format!("app-{i}.apps.example.com"), "/headers");
+        assert_eq!(r.status, 200, "app-{i}: {}", r.body);
+    }
+    assert!(
+        envoy.log().contains("serving 800 APIRules"),
+        "{}",
+        envoy.log()
+    );
+}

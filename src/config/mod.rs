@@ -12,6 +12,7 @@
 //! or everything); APIRule objects are read as `kubectl get -o json` prints them, extra fields
 //! (status, managedFields, ...) ignored as the API server prunes them.
 
+pub mod compact;
 pub mod legacy_api;
 pub mod mesh;
 pub mod model;
@@ -37,8 +38,15 @@ pub enum JwtHandler {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PluginConfig {
-    /// APIRule objects, or `List`s of them.
+    /// APIRule objects, or `List`s of them: `apiRules`, or `apiRulesGzip` decoded (one of the
+    /// two is required; [`PluginConfig::from_json`] fills this).
+    #[serde(skip)]
     pub api_rules: Vec<Value>,
+    #[serde(rename = "apiRules", default)]
+    api_rules_plain: Option<Vec<Value>>,
+    /// The same list in compact form (gzip, then base64): see [`compact`].
+    #[serde(default)]
+    api_rules_gzip: Option<String>,
     /// Completes short hosts (`httpbin` → `httpbin.<defaultDomain>`), the role of the Kyma
     /// gateway's `*.<domain>` host.
     #[serde(default)]
@@ -147,6 +155,26 @@ impl std::fmt::Display for ConfigError {
 
 impl PluginConfig {
     pub fn from_json(bytes: &[u8]) -> Result<PluginConfig, ConfigError> {
+        let mut config = Self::parse(bytes)?;
+        config.api_rules = match (config.api_rules_plain.take(), config.api_rules_gzip.take()) {
+            (Some(list), None) => list,
+            (None, Some(packed)) => compact::decode(&packed)
+                .map_err(|e| ConfigError(format!("plugin configuration: .apiRulesGzip: {e}")))?,
+            (Some(_), Some(_)) => {
+                return Err(ConfigError(
+                    "plugin configuration: set apiRules or apiRulesGzip, not both".into(),
+                ))
+            }
+            (None, None) => {
+                return Err(ConfigError(
+                    "plugin configuration: missing field `apiRules` (or `apiRulesGzip`)".into(),
+                ))
+            }
+        };
+        Ok(config)
+    }
+
+    fn parse(bytes: &[u8]) -> Result<PluginConfig, ConfigError> {
         let de = &mut serde_json::Deserializer::from_slice(bytes);
         serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();

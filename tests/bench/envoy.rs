@@ -7,6 +7,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod scale;
+mod size;
 mod soak;
 
 use std::process::Command;
@@ -54,7 +55,7 @@ fn main() {
     );
     // A chart is drawn only from this run's figures.
     let _ = std::fs::remove_file(repo().join("target/bench/throughput.tsv"));
-    // BENCH_ONLY=throughput,scale,memory,core,ratelimit picks sections; all by default.
+    // BENCH_ONLY=throughput,scale,memory,core,ratelimit,size picks sections; all by default.
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let wanted = |section: &str| only.is_empty() || only.split(',').any(|s| s == section);
     // The soak is its own target (`make soak`), never part of a default run.
@@ -85,6 +86,9 @@ fn main() {
     }
     if wanted("ratelimit") {
         rate_limit_figures(seconds, rounds, connections);
+    }
+    if wanted("size") {
+        size::size_figures();
     }
 }
 

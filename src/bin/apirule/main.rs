@@ -5,7 +5,7 @@
 //! apirule check [--default-domain DOMAIN] [--jwt-handler ory|istio] [--gateway NS/NAME] FILE...
 //! apirule explain --rules FILE... --request 'GET https://host/path' [-H 'Name: value']...
 //!                 [--jwks URI=FILE]... [--default-domain DOMAIN] [--jwt-handler ory|istio]
-//! apirule render --istio [--image oci://REF] [--sha256 HEX] [common options] FILE...
+//! apirule render --istio --image oci://REF [--sha256 HEX] [--compact] [common options] FILE...
 //! apirule render --envoy [--port P] [--admin-port P] [--wasm PATH] [--service NAME.NS=HOST:PORT]... [--ca-file PEM] [--system-ca PEM] FILE...
 //! apirule oci --wasm MODULE --out DIR [--tag TAG]
 //! ```
@@ -37,7 +37,7 @@ mod cli {
 
     const USAGE: &str = "usage: apirule check [--default-domain DOMAIN] [--jwt-handler ory|istio] [--gateway NS/NAME] FILE...
        apirule explain --rules FILE... --request 'GET https://host/path' [-H 'Name: value']... [--jwks URI=FILE]...
-       apirule render --istio [--image oci://REF] [--sha256 HEX] FILE...
+       apirule render --istio --image oci://REF [--sha256 HEX] [--compact] FILE...
        apirule render --envoy [--port P] [--admin-port P] [--wasm PATH] [--service NAME.NS=HOST:PORT]... [--ca-file PEM] [--system-ca PEM] FILE...
        apirule oci --wasm MODULE --out DIR [--tag TAG]";
 
@@ -328,6 +328,7 @@ mod cli {
             "target/wasm32-wasip1/release/apirule_wasm.wasm".to_owned(),
         );
         let mut services = std::collections::BTreeMap::new();
+        let mut compact = false;
         let (mut ca_file, mut system_ca): (Option<String>, String) =
             (None, apirule_wasm::render::SYSTEM_CA_BUNDLE.to_owned());
         let mut rest = Vec::new();
@@ -340,6 +341,7 @@ mod cli {
             };
             match arg.as_str() {
                 "--istio" | "--envoy" => mode = Some(arg.clone()),
+                "--compact" => compact = true,
                 "--image" => image = Some(value()?),
                 "--sha256" => {
                     let v = value()?;
@@ -425,6 +427,11 @@ mod cli {
         // Only what is rendered goes into the pluginConfig (the invalid are reported below once).
         let config_json = apirule_wasm::render::without_invalid(&config_json, &config, &reports)
             .map_err(|e| e.to_string())?;
+        let config_json = if compact {
+            apirule_wasm::render::compacted(&config_json)
+        } else {
+            config_json
+        };
         for obj in config.objects().map_err(|e| e.to_string())? {
             if obj.pointer("/metadata/namespace").is_none() {
                 let name = obj
@@ -460,8 +467,19 @@ mod cli {
                     "render --istio needs --image oci://REGISTRY/NAME@sha256:DIGEST (or :TAG): the image \
                      `make push REGISTRY=...` published",
                 )?;
-                apirule_wasm::render::istio(&config_json, &config, &image, sha256.as_deref())
-                    .map_err(|e| e.to_string())?
+                let docs =
+                    apirule_wasm::render::istio(&config_json, &config, &image, sha256.as_deref())
+                        .map_err(|e| e.to_string())?;
+                if let Some(plugin) = docs.first() {
+                    let bytes = serde_json::to_vec(plugin).map_err(|e| e.to_string())?.len();
+                    for note in apirule_wasm::render::size_notes("WasmPlugin", bytes, compact) {
+                        if note.starts_with("error") {
+                            code = 1;
+                        }
+                        eprintln!("{note}");
+                    }
+                }
+                docs
             }
             Some("--envoy") => {
                 let opts = apirule_wasm::render::EnvoyOptions {

@@ -15,7 +15,7 @@ pub fn build(wasm: &Path, out: &Path, tag: &str) -> Result<String, String> {
         return Err(format!("{} is not a wasm module", wasm.display()));
     }
     let tar = tar_one("plugin.wasm", &module);
-    let layer = gzip_stored(&tar);
+    let layer = apirule_wasm::config::compact::gzip(&tar);
     let diff_id = digest(&tar);
     let config = serde_json::json!({
         "architecture": "wasm",
@@ -91,46 +91,10 @@ fn tar_one(name: &str, data: &[u8]) -> Vec<u8> {
     out
 }
 
-/// gzip with stored (uncompressed) deflate blocks: valid for every gzip reader, no compressor
-/// needed. The module is already compact; the registry stores a few more bytes.
-fn gzip_stored(data: &[u8]) -> Vec<u8> {
-    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
-    let mut chunks = data.chunks(65_535).peekable();
-    if chunks.peek().is_none() {
-        out.extend_from_slice(&[1, 0, 0, 0xff, 0xff]);
-    }
-    while let Some(chunk) = chunks.next() {
-        out.push(u8::from(chunks.peek().is_none()));
-        let len = chunk.len() as u16;
-        out.extend_from_slice(&len.to_le_bytes());
-        out.extend_from_slice(&(!len).to_le_bytes());
-        out.extend_from_slice(chunk);
-    }
-    out.extend_from_slice(&crc32(data).to_le_bytes());
-    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    out
-}
-
-fn crc32(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for b in data {
-        crc ^= u32::from(*b);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0xedb8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
-    fn crc_and_digest() {
-        assert_eq!(super::crc32(b"123456789"), 0xcbf4_3926);
+    fn digest() {
         assert_eq!(
             super::digest(b""),
             "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"

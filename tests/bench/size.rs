@@ -1,0 +1,123 @@
+//! How many APIRules one WasmPlugin holds (`make bench`, section `size`): the rendered object's
+//! JSON against client-side `kubectl apply`'s 256 KiB annotation and etcd's 1.5 MiB limit, with
+//! `apiRules` plain and compact (`apiRulesGzip`), and what the compact form costs the filter at
+//! configure time.
+
+use std::time::Instant;
+
+use apirule_wasm::config::PluginConfig;
+use apirule_wasm::render::{compacted, istio, ANNOTATION_LIMIT, ETCD_LIMIT};
+use serde_json::{json, Value};
+
+use super::scale;
+use super::{BenchEnvoy, Kind};
+
+/// `n` small APIRules of the kind most clusters have: one host, one service, two rules (a
+/// public one and a jwt one), about 500 bytes of JSON each.
+pub fn small_api_rules(n: usize) -> Vec<Value> {
+    (0..n)
+        .map(|i| {
+            json!({
+                "apiVersion": "gateway.kyma-project.io/v2", "kind": "APIRule",
+                "metadata": {"name": format!("orders-{i}"), "namespace": format!("team-{}", i % 40)},
+                "spec": {"hosts": [format!("orders-{i}.apps.example.com")],
+                         "gateway": "kyma-system/kyma-gateway",
+                         "service": {"name": format!("orders-{i}"), "port": 8080},
+                         "rules": [
+                            {"path": "/health", "methods": ["GET"], "noAuth": true},
+                            {"path": "/api/{**}", "methods": ["GET", "POST", "PUT", "DELETE"],
+                             "jwt": {"authentications": [{"issuer": "https://idp.example.com",
+                                                          "jwksUri": "https://idp.example.com/oauth2/certs"}]}}
+                         ]}
+            })
+        })
+        .collect()
+}
+
+/// The JSON size of the rendered WasmPlugin for `n` APIRules, plain and compact.
+fn plugin_bytes(n: usize) -> (usize, usize) {
+    let config_json = json!({"apiRules": small_api_rules(n)});
+    let config = PluginConfig::from_json(config_json.to_string().as_bytes()).unwrap();
+    let image = "oci://registry.example.com/kyma/apirule-wasm@sha256:0000000000000000000000000000000000000000000000000000000000000000";
+    let size = |cfg: &Value| {
+        let docs = istio(cfg, &config, image, None).unwrap();
+        serde_json::to_vec(&docs[0]).unwrap().len()
+    };
+    (size(&config_json), size(&compacted(&config_json)))
+}
+
+/// The largest `n` whose WasmPlugin stays within `limit`, by bisection on real renderings.
+fn ceiling(limit: usize, compact: bool, upper: usize) -> usize {
+    let fits = |n: usize| {
+        let (plain, packed) = plugin_bytes(n);
+        (if compact { packed } else { plain }) <= limit
+    };
+    if fits(upper) {
+        return upper;
+    }
+    let (mut lo, mut hi) = (1usize, upper);
+    while hi - lo > 1 {
+        let mid = (lo + hi) / 2;
+        if fits(mid) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+pub fn size_figures() {
+    println!();
+    println!("Size of one WasmPlugin (JSON) by APIRule count: small v2 APIRules, 2 rules each.");
+    println!("| APIRules | plain KiB | compact KiB | ratio |");
+    println!("|---:|---:|---:|---:|");
+    for n in [100usize, 500, 1_000, 3_000, 10_000, 30_000] {
+        let (plain, packed) = plugin_bytes(n);
+        println!(
+            "| {n} | {:.0} | {:.0} | {:.1}x |",
+            plain as f64 / 1024.0,
+            packed as f64 / 1024.0,
+            plain as f64 / packed as f64
+        );
+    }
+    println!();
+    println!("Ceilings (largest APIRule count that fits, found by bisection on real renderings):");
+    println!("| limit | plain | compact |");
+    println!("|---|---:|---:|");
+    for (name, limit) in [
+        (
+            "client-side kubectl apply, 256 KiB annotation",
+            ANNOTATION_LIMIT,
+        ),
+        ("etcd default, 1.5 MiB object", ETCD_LIMIT),
+    ] {
+        println!(
+            "| {name} | {} | {} |",
+            ceiling(limit, false, 100_000),
+            ceiling(limit, true, 100_000)
+        );
+    }
+
+    // What the compact form costs the filter: configure time in Envoy, 30,000 APIRules.
+    println!();
+    println!("Configure time in the filter (its own log line), one worker, plain vs compact:");
+    println!("| APIRules | form | configure ms | Envoy ready ms | VM memory KiB |");
+    println!("|---:|---|---:|---:|---:|");
+    for n in [3_000usize, 30_000] {
+        let plain = json!({"apiRules": small_api_rules(n)});
+        for (form, cfg) in [("plain", plain.clone()), ("compact", compacted(&plain))] {
+            let started = Instant::now();
+            let envoy = BenchEnvoy::start_logged(Kind::Wasm(cfg.to_string()), 9, "wasm:info");
+            scale::wait_ok(
+                &envoy,
+                &format!("orders-{}.apps.example.com", n - 1),
+                "/health",
+            );
+            let ready_ms = started.elapsed().as_millis();
+            let (configure_ms, vm_kib) =
+                scale::configure_figures(&envoy.proc.log_text()).unwrap_or((0, 0));
+            println!("| {n} | {form} | {configure_ms} | {ready_ms} | {vm_kib} |");
+        }
+    }
+}
