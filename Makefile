@@ -47,7 +47,7 @@ $(IDP): tests/idp/package-lock.json
 
 # ---- build --------------------------------------------------------------------------------------
 build: .wasm-target
-	cargo build --locked --release --target $(TARGET) --lib
+	cargo build --locked --release --target $(TARGET) -p apirule-wasm --lib
 	@echo "module: $(WASM) ($$(stat -c %s $(WASM)) bytes)"
 
 cli:
@@ -57,8 +57,8 @@ cli:
 # ---- test: unit tests of the core, then end to end through the real Envoy -----------------------
 # examples/crash.rs is the module that panics on purpose (tests/failure_policy_e2e.rs).
 test: build $(STAMP) $(IDP) .apt-tools
-	cargo build --locked --release --target $(TARGET) --example crash
-	ENVOY=$(abspath $(ENVOY)) cargo test --locked
+	cargo build --locked --release --target $(TARGET) -p apirule-wasm --example crash
+	ENVOY=$(abspath $(ENVOY)) cargo test --locked --workspace
 
 # ---- oci / push: the module as an OCI image Istio can pull (no Docker daemon) -------------------
 TAG      ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
@@ -89,7 +89,7 @@ publish:
 # The test build links the lib and the CLI, which must share one panic strategy: unwind.
 bench: build $(STAMP) $(IDP) $(BENCHPY)
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
-	cargo build --locked --release --target $(TARGET) --example passthrough
+	cargo build --locked --release --target $(TARGET) -p apirule-wasm --example passthrough
 	APIRULE_BENCH=1 ENVOY=$(abspath $(ENVOY)) CARGO_PROFILE_RELEASE_PANIC=unwind \
 		cargo test --release --locked --test bench
 	@if [ -s target/bench/throughput.tsv ]; then \
@@ -124,8 +124,8 @@ fuzz: build $(STAMP) $(IDP)
 
 lint:
 	cargo fmt --check
-	cargo clippy --locked --all-targets -- -D warnings
-	cargo clippy --locked --release --target $(TARGET) --lib -- -D warnings
+	cargo clippy --locked --workspace --all-targets -- -D warnings
+	cargo clippy --locked --release --target $(TARGET) -p apirule-wasm --lib -- -D warnings
 
 # ---- run: Envoy with the module and the sample APIRule in envoy/envoy.yaml, httpbin upstream,
 # and a test identity provider for the jwt rules ------------------------------------------------

@@ -18,15 +18,15 @@ mod common;
 
 use common::Rng;
 
-use apirule_wasm::callout::{Answer, CallRequest};
-use apirule_wasm::compile::{compile, RuleSet, Status};
-use apirule_wasm::config::PluginConfig;
-use apirule_wasm::decide::{decide, Decision, Request, Wait};
-use apirule_wasm::introspection::IntrospectionCache;
-use apirule_wasm::jwt::cache::TokenCache;
-use apirule_wasm::jwt::crypto::PureRust;
-use apirule_wasm::jwt::keystore::KeyStore;
-use apirule_wasm::jwt::AuthEnv;
+use apirule_core::access::AuthEnv;
+use apirule_core::access::IntrospectionCache;
+use apirule_core::callout::{Answer, CallRequest};
+use apirule_core::compile::{compile, RuleSet, Status};
+use apirule_core::config::PluginConfig;
+use apirule_core::decide::{decide, Decision, Request, Wait};
+use apirule_core::jwt::cache::TokenCache;
+use apirule_core::jwt::crypto::PureRust;
+use apirule_core::jwt::keystore::KeyStore;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jwt_simple::prelude::*;

@@ -5,12 +5,12 @@
 
 use std::collections::HashMap;
 
-use apirule_wasm::callout::{Answer, CallRequest};
-use apirule_wasm::compile::{compile, RuleSet, Status};
-use apirule_wasm::config::PluginConfig;
-use apirule_wasm::decide::{decide, Decision, Request, Wait};
-use apirule_wasm::jwt::crypto::PureRust;
-use apirule_wasm::jwt::AuthState;
+use apirule_core::access::AuthState;
+use apirule_core::callout::{Answer, CallRequest};
+use apirule_core::compile::{compile, RuleSet, Status};
+use apirule_core::config::PluginConfig;
+use apirule_core::decide::{decide, Decision, Request, Wait};
+use apirule_core::jwt::crypto::PureRust;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jwt_simple::prelude::*;
@@ -100,7 +100,7 @@ fn istio_cookie_value_with_comma_or_space_is_refused() {
          "request": {"cookies": {"tenant": "%REQ(x-tenant)%", "user": "bob"}}}))]}));
     for evil in ["a,user=admin", "a user=admin"] {
         let hs = vec![("x-tenant".to_owned(), evil.to_owned())];
-        let mut st = AuthState::new(&set);
+        let mut st = set.auth_state();
         match run(
             &set,
             &mut st,
@@ -122,7 +122,7 @@ fn query_get_does_not_copy_lossy_bytes() {
         {"path": "/q", "methods": ["GET"], "accessStrategies": [{"handler": "noop"}],
          "mutators": [{"handler": "header", "config": {"headers": {
              "X-Q": "{{ .MatchContext.URL.Query.Get \"q\" }}"}}}]}]))]}));
-    let mut st = AuthState::new(&set);
+    let mut st = set.auth_state();
     match run(
         &set,
         &mut st,
@@ -184,9 +184,9 @@ fn id_token_mint_cache_respects_the_signing_key() {
         Out::Allow(h) => header(&h, "authorization").unwrap(),
         _ => panic!("not allowed"),
     };
-    let mut cold = AuthState::new(&set);
+    let mut cold = set.auth_state();
     assert_eq!(kid_of(&auth(&mut cold, "/b")), "key-b");
-    let mut warm = AuthState::new(&set);
+    let mut warm = set.auth_state();
     assert_eq!(kid_of(&auth(&mut warm, "/a")), "key-a");
     assert_eq!(
         kid_of(&auth(&mut warm, "/b")),
@@ -222,7 +222,7 @@ fn ok(body: &str) -> Answer {
 fn client_credentials_cache_respects_the_secret() {
     let set = introspection_rules("right", "wrong");
     let hs = vec![("authorization".to_owned(), "Bearer opaque-token".to_owned())];
-    let mut st = AuthState::new(&set);
+    let mut st = set.auth_state();
     let mut answers = HashMap::new();
     for _ in 0..3 {
         match run(&set, &mut st, &req("old.example.com", "/a", &hs), &answers) {
@@ -259,12 +259,12 @@ fn client_credentials_cache_respects_the_secret() {
 }
 
 /// A hostile token endpoint (`expires_in: 1e300`): `now_ms + lifetime` overflows
-/// (src/introspection.rs client_token). Panics with overflow checks; wraps in release.
+/// (crates/core/src/access/introspection.rs client_token). Panics with overflow checks; wraps in release.
 #[test]
 fn client_credentials_expires_in_huge_does_not_panic() {
     let set = introspection_rules("s", "s");
     let hs = vec![("authorization".to_owned(), "Bearer opaque-token".to_owned())];
-    let mut st = AuthState::new(&set);
+    let mut st = set.auth_state();
     let mut answers = HashMap::new();
     if let Out::Call(c) = run(&set, &mut st, &req("old.example.com", "/a", &hs), &answers) {
         answers.insert(

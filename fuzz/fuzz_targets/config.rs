@@ -2,8 +2,8 @@
 //! or are refused with an error; nothing panics.
 #![no_main]
 
-use apirule_wasm::compile::compile;
-use apirule_wasm::config::PluginConfig;
+use apirule_core::compile::compile;
+use apirule_core::config::PluginConfig;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -7,11 +7,11 @@
 
 use std::collections::HashMap;
 
-use apirule_wasm::callout::Answer;
-use apirule_wasm::compile::{compile, RuleSet};
-use apirule_wasm::config::PluginConfig;
-use apirule_wasm::decide::{decide, Decision, Request, Wait};
-use apirule_wasm::jwt::{crypto::PureRust, AuthState};
+use apirule_core::callout::Answer;
+use apirule_core::compile::{compile, RuleSet};
+use apirule_core::config::PluginConfig;
+use apirule_core::decide::{decide, Decision, Request, Wait};
+use apirule_core::jwt::crypto::PureRust;
 use libfuzzer_sys::fuzz_target;
 
 const CONFIG: &str = r#"{
@@ -66,7 +66,7 @@ fuzz_target!(|data: &[u8]| RULES.with(|set| run(set, data)));
 fn run(set: &RuleSet, data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let (auth, answer) = text.split_once('\n').unwrap_or((&text, ""));
-    let mut state = AuthState::new(set);
+    let mut state = set.auth_state();
     for id in 0..state.keys.len() {
         let _ = state.keys.install(id, jwks().as_bytes(), 1_000);
     }

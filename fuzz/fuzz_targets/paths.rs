@@ -2,9 +2,9 @@
 //! pattern, a newline, the request path.
 #![no_main]
 
-use apirule_wasm::config::model::PathSpec;
-use apirule_wasm::matcher::canonical::ambiguity;
-use apirule_wasm::matcher::path::PathMatcher;
+use apirule_core::config::model::PathSpec;
+use apirule_core::matcher::canonical::ambiguity;
+use apirule_core::matcher::path::PathMatcher;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,7 +1,7 @@
 //! Oathkeeper mutator templates (Go text/template subset) and Envoy command operators.
 #![no_main]
 
-use apirule_wasm::mutate::{gotemplate::Template, operators};
+use apirule_core::mutate::{gotemplate::Template, operators};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

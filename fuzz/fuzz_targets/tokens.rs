@@ -1,7 +1,7 @@
 //! Compact JWS parsing and JWKS parsing. Input: a token, a newline, a JWKS document.
 #![no_main]
 
-use apirule_wasm::jwt::{jwks, jws};
+use apirule_core::jwt::{jwks, jws};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -5,10 +5,10 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use apirule_wasm::compile::compile;
-use apirule_wasm::config::PluginConfig;
-use apirule_wasm::decide::{decide, Decision, Request};
-use apirule_wasm::jwt::{crypto::PureRust, AuthState};
+use apirule_core::compile::compile;
+use apirule_core::config::PluginConfig;
+use apirule_core::decide::{decide, Decision, Request};
+use apirule_core::jwt::crypto::PureRust;
 use serde_json::{json, Value};
 
 use super::common::*;
@@ -107,7 +107,7 @@ fn time_decide(
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64;
-    let mut auth = AuthState::new(&set);
+    let mut auth = set.auth_state();
     if let Some(body) = jwks {
         auth.keys.install(0, body, now_ms).unwrap();
     }

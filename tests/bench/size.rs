@@ -5,8 +5,8 @@
 
 use std::time::Instant;
 
-use apirule_wasm::config::PluginConfig;
-use apirule_wasm::render::{compacted, istio, ANNOTATION_LIMIT, ETCD_LIMIT};
+use apirule_core::config::PluginConfig;
+use apirule_core::render::{compacted, istio, ANNOTATION_LIMIT, ETCD_LIMIT};
 use serde_json::{json, Value};
 
 use super::scale;
@@ -46,25 +46,29 @@ fn plugin_bytes(n: usize) -> (usize, usize) {
     (size(&config_json), size(&compacted(&config_json)))
 }
 
-/// The largest `n` whose WasmPlugin stays within `limit`, by bisection on real renderings.
-fn ceiling(limit: usize, compact: bool, upper: usize) -> usize {
-    let fits = |n: usize| {
+/// The largest `n` whose WasmPlugin stays within `limit`: an estimate from the bytes per APIRule,
+/// then exact renderings stepping by 1000, 100, 10 and 1 to the boundary.
+fn ceiling(limit: usize, compact: bool) -> usize {
+    let bytes = |n: usize| {
         let (plain, packed) = plugin_bytes(n);
-        (if compact { packed } else { plain }) <= limit
-    };
-    if fits(upper) {
-        return upper;
-    }
-    let (mut lo, mut hi) = (1usize, upper);
-    while hi - lo > 1 {
-        let mid = (lo + hi) / 2;
-        if fits(mid) {
-            lo = mid;
+        if compact {
+            packed
         } else {
-            hi = mid;
+            plain
+        }
+    };
+    let (a, b) = (bytes(1_000), bytes(3_000));
+    let per = (b - a) as f64 / 2_000.0;
+    let mut n = (1_000.0 + (limit as f64 - a as f64) / per).max(1.0) as usize;
+    for step in [1_000usize, 100, 10, 1] {
+        while bytes(n + step) <= limit {
+            n += step;
+        }
+        while n > step && bytes(n) > limit {
+            n -= step;
         }
     }
-    lo
+    n
 }
 
 pub fn size_figures() {
@@ -82,7 +86,9 @@ pub fn size_figures() {
         );
     }
     println!();
-    println!("Ceilings (largest APIRule count that fits, found by bisection on real renderings):");
+    println!(
+        "Ceilings (largest APIRule count that fits, checked by exact renderings at the boundary):"
+    );
     println!("| limit | plain | compact |");
     println!("|---|---:|---:|");
     for (name, limit) in [
@@ -94,8 +100,8 @@ pub fn size_figures() {
     ] {
         println!(
             "| {name} | {} | {} |",
-            ceiling(limit, false, 100_000),
-            ceiling(limit, true, 100_000)
+            ceiling(limit, false),
+            ceiling(limit, true)
         );
     }
 

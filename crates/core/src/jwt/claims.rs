@@ -1,0 +1,168 @@
+//! JWT claims, parsed once per token. Registered claims are type-checked as Envoy does; every
+//! claim is kept for later use (Ory mutator templates read `.Extra`).
+
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::error::JwtError;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Claims {
+    pub iss: Option<String>,
+    pub sub: Option<String>,
+    /// `aud` as a list (a string becomes one element).
+    pub aud: Vec<String>,
+    pub exp: Option<u64>,
+    pub nbf: Option<u64>,
+    pub iat: Option<u64>,
+    pub all: Map<String, Value>,
+}
+
+impl Claims {
+    pub fn parse(payload: &[u8]) -> Result<Claims, JwtError> {
+        let all = object_without_duplicates(payload).ok_or(JwtError::PayloadBadJson)?;
+        let string = |name: &str, err: JwtError| match all.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(err),
+        };
+        let time = |name: &str, err: JwtError| match all.get(name) {
+            None => Ok(None),
+            Some(Value::Number(n)) => match (n.as_u64(), n.as_f64()) {
+                (Some(u), _) if u <= i64::MAX as u64 => Ok(Some(u)),
+                // NumericDate may have a fraction; Envoy truncates.
+                (None, Some(f)) if f >= 0.0 && f < i64::MAX as f64 => Ok(Some(f as u64)),
+                _ => Err(err),
+            },
+            Some(_) => Err(err),
+        };
+        let aud = match all.get("aud") {
+            None => Vec::new(),
+            Some(Value::String(s)) => vec![s.clone()],
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| v.as_str().map(str::to_owned).ok_or(JwtError::BadAud))
+                .collect::<Result<_, _>>()?,
+            Some(_) => return Err(JwtError::BadAud),
+        };
+        Ok(Claims {
+            iss: string("iss", JwtError::BadIss)?,
+            sub: string("sub", JwtError::BadSub)?,
+            aud,
+            exp: time("exp", JwtError::BadExp)?,
+            nbf: time("nbf", JwtError::BadNbf)?,
+            iat: time("iat", JwtError::BadIat)?,
+            all,
+        })
+    }
+
+    /// The values of a scope claim: array elements (strings only), or a string split on spaces
+    /// when `split` (Istio splits only `scope`; Oathkeeper splits all three).
+    pub fn scope_values(&self, name: &str, split: bool) -> Option<Vec<&str>> {
+        match self.all.get(name)? {
+            Value::String(s) if split => Some(s.split(' ').filter(|p| !p.is_empty()).collect()),
+            Value::String(s) => Some(vec![s.as_str()]),
+            Value::Array(items) => Some(items.iter().filter_map(Value::as_str).collect()),
+            _ => Some(Vec::new()),
+        }
+    }
+
+    /// Envoy's time check with a clock skew: `nbf` not after `now + skew`, `exp` not before
+    /// `now - skew`. `iat` is not checked (Envoy ignores it).
+    pub fn check_time(&self, now: u64, skew: u64) -> Result<(), JwtError> {
+        if self.nbf.is_some_and(|nbf| now.saturating_add(skew) < nbf) {
+            return Err(JwtError::NotYetValid);
+        }
+        if self.exp.is_some_and(|exp| now > exp.saturating_add(skew)) {
+            return Err(JwtError::Expired);
+        }
+        Ok(())
+    }
+}
+
+/// A JSON object whose top-level members are unique (RFC 7515 §5.2 / RFC 7519 §4: reject
+/// duplicates rather than let parsers disagree on which one wins).
+pub fn object_without_duplicates(bytes: &[u8]) -> Option<Map<String, Value>> {
+    struct Unique(Map<String, Value>);
+    impl<'de> Deserialize<'de> for Unique {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Unique;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("a JSON object")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Unique, A::Error> {
+                    let mut map = Map::new();
+                    while let Some((k, v)) = access.next_entry::<String, Value>()? {
+                        if map.contains_key(&k) {
+                            return Err(serde::de::Error::custom(format!(
+                                "duplicate member {k:?}"
+                            )));
+                        }
+                        map.insert(k, v);
+                    }
+                    Ok(Unique(map))
+                }
+            }
+            d.deserialize_map(V)
+        }
+    }
+    serde_json::from_slice::<Unique>(bytes).ok().map(|u| u.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(json: &str) -> Result<Claims, JwtError> {
+        Claims::parse(json.as_bytes())
+    }
+
+    #[test]
+    fn registered_claim_types() {
+        let ok = c(r#"{"iss":"i","sub":"s","aud":["a","b"],"exp":10,"nbf":1.7,"iat":0}"#);
+        let ok = ok.unwrap_or_default();
+        assert_eq!(ok.aud, ["a", "b"]);
+        assert_eq!((ok.exp, ok.nbf, ok.iat), (Some(10), Some(1), Some(0)));
+        assert_eq!(c(r#"{"aud":"x"}"#).map(|c| c.aud), Ok(vec!["x".to_owned()]));
+        assert_eq!(c(r#"{"iss":1}"#), Err(JwtError::BadIss));
+        assert_eq!(c(r#"{"sub":{}}"#), Err(JwtError::BadSub));
+        assert_eq!(c(r#"{"aud":1}"#), Err(JwtError::BadAud));
+        assert_eq!(c(r#"{"aud":["a",1]}"#), Err(JwtError::BadAud));
+        assert_eq!(c(r#"{"exp":"10"}"#), Err(JwtError::BadExp));
+        assert_eq!(c(r#"{"exp":-1}"#), Err(JwtError::BadExp));
+        assert_eq!(c(r#"{"exp":1e300}"#), Err(JwtError::BadExp));
+        assert_eq!(c(r#"{"nbf":true}"#), Err(JwtError::BadNbf));
+        assert_eq!(c(r#"{"iat":[1]}"#), Err(JwtError::BadIat));
+        assert_eq!(
+            c(r#"{"exp":1,"exp":2}"#),
+            Err(JwtError::PayloadBadJson),
+            "duplicate"
+        );
+        assert_eq!(c(r#"[]"#), Err(JwtError::PayloadBadJson));
+        assert_eq!(c("\u{feff}{}"), Err(JwtError::PayloadBadJson), "BOM");
+    }
+
+    #[test]
+    fn time_with_skew() {
+        let t = c(r#"{"exp":100,"nbf":50}"#).unwrap_or_default();
+        assert_eq!(t.check_time(100, 60), Ok(()));
+        assert_eq!(t.check_time(160, 60), Ok(()), "expired by exactly the skew");
+        assert_eq!(t.check_time(161, 60), Err(JwtError::Expired));
+        let t = c(r#"{"nbf":100}"#).unwrap_or_default();
+        assert_eq!(t.check_time(39, 60), Err(JwtError::NotYetValid));
+        assert_eq!(t.check_time(40, 60), Ok(()), "nbf within the skew");
+    }
+
+    #[test]
+    fn scopes() {
+        let t = c(r#"{"scope":"read  write","scp":"read write","scopes":["a",1,"b"]}"#)
+            .unwrap_or_default();
+        assert_eq!(t.scope_values("scope", true), Some(vec!["read", "write"]));
+        assert_eq!(t.scope_values("scp", false), Some(vec!["read write"]));
+        assert_eq!(t.scope_values("scopes", false), Some(vec!["a", "b"]));
+        assert_eq!(t.scope_values("missing", true), None);
+    }
+}

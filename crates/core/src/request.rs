@@ -1,0 +1,182 @@
+//! The request as the core sees it, and how its parts are read: header values, query
+//! parameters, cookies. The bottom of the decision: every strategy reads requests through here,
+//! and this module imports nothing above it.
+
+use std::borrow::Cow;
+
+/// The parts of a request the decision reads. Borrowed from the shell; nothing is copied.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// `:authority` as received (port and case are normalised here).
+    pub authority: &'a str,
+    pub method: &'a str,
+    /// `:path` as received, query included.
+    pub path: &'a str,
+    /// `:scheme`, for `WWW-Authenticate` realms.
+    pub scheme: &'a str,
+    /// All request headers (lower-case names, repeated headers repeated). The shell reads them
+    /// only when the matched rule needs them; empty otherwise.
+    pub headers: &'a [(String, String)],
+    /// Names (lower case) of headers whose value was not UTF-8. `headers` holds those values
+    /// decoded lossily, so they can be found, but they are never copied anywhere (a mutator or
+    /// an authorizer would get other bytes than the client sent) and never taken as an origin.
+    pub non_utf8: &'a [String],
+    /// `source.address` and `request.protocol`, for mutators (empty unless they are needed).
+    pub remote_address: &'a str,
+    pub protocol: &'a str,
+}
+
+/// The path without its query or fragment.
+pub fn path_without_query(path: &str) -> &str {
+    let end = path.find(['?', '#']).unwrap_or(path.len());
+    &path[..end]
+}
+
+/// Every value of a header (names compared case-insensitively; Envoy lower-cases them anyway).
+pub fn header_values<'a, 'n>(
+    headers: &'a [(String, String)],
+    name: &'n str,
+) -> HeaderValues<'a, 'n> {
+    HeaderValues {
+        iter: headers.iter(),
+        name,
+    }
+}
+
+pub struct HeaderValues<'a, 'n> {
+    iter: std::slice::Iter<'a, (String, String)>,
+    name: &'n str,
+}
+
+impl<'a> Iterator for HeaderValues<'a, '_> {
+    type Item = &'a str;
+    fn next(&mut self) -> Option<&'a str> {
+        self.iter
+            .by_ref()
+            .find(|(k, _)| k.eq_ignore_ascii_case(self.name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Every value of a query parameter, percent-decoded (`+` is a space, as in forms).
+pub fn query_values<'a, 'n>(path: &'a str, name: &'n str) -> QueryValues<'a, 'n> {
+    let query = path.split_once('?').map_or("", |(_, q)| q);
+    let query = query.split('#').next().unwrap_or("");
+    QueryValues {
+        pairs: query.split('&'),
+        name,
+    }
+}
+
+pub struct QueryValues<'a, 'n> {
+    pairs: std::str::Split<'a, char>,
+    name: &'n str,
+}
+
+impl<'a> Iterator for QueryValues<'a, '_> {
+    type Item = Cow<'a, str>;
+    fn next(&mut self) -> Option<Cow<'a, str>> {
+        for pair in self.pairs.by_ref() {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            if percent_decode(k) == self.name {
+                return Some(percent_decode(v));
+            }
+        }
+        None
+    }
+}
+
+/// The first value of a cookie, read as Go's `Request.Cookie` reads it (Oathkeeper's
+/// `token_from.cookie`): malformed parts are skipped, not guessed at.
+pub fn cookie_value<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    crate::headers::parse_cookies(header_values(headers, "cookie"))
+        .into_iter()
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// Percent-decoding for what is only compared or checked (keys, tokens): bytes that are not
+/// UTF-8 become U+FFFD, which no real key or token contains.
+pub fn percent_decode(s: &str) -> Cow<'_, str> {
+    match percent_decode_bytes(s) {
+        Cow::Borrowed(_) => Cow::Borrowed(s),
+        Cow::Owned(bytes) => Cow::Owned(String::from_utf8_lossy(&bytes).into_owned()),
+    }
+}
+
+/// Percent-decoding for what is copied on: `None` when the bytes are not UTF-8 (copying a lossy
+/// spelling would send other bytes than the client sent).
+pub fn percent_decode_exact(s: &str) -> Option<Cow<'_, str>> {
+    match percent_decode_bytes(s) {
+        Cow::Borrowed(_) => Some(Cow::Borrowed(s)),
+        Cow::Owned(bytes) => String::from_utf8(bytes).ok().map(Cow::Owned),
+    }
+}
+
+/// The first value of a query parameter, decoded exactly; `Err` when it is not UTF-8.
+pub fn query_value_exact(path: &str, name: &str) -> Result<Option<String>, String> {
+    let query = path.split_once('?').map_or("", |(_, q)| q);
+    let query = query.split('#').next().unwrap_or("");
+    for pair in query.split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if percent_decode(k) == name {
+            return match percent_decode_exact(v) {
+                Some(v) => Ok(Some(v.into_owned())),
+                None => Err(format!("query parameter {name} is not UTF-8; not copied")),
+            };
+        }
+    }
+    Ok(None)
+}
+
+fn percent_decode_bytes(s: &str) -> Cow<'_, [u8]> {
+    if !s.bytes().any(|b| b == b'%' || b == b'+') {
+        return Cow::Borrowed(s.as_bytes());
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() && hex(b[i + 1]).is_some() && hex(b[i + 2]).is_some() => {
+                out.push(hex(b[i + 1]).unwrap_or(0) * 16 + hex(b[i + 2]).unwrap_or(0));
+                i += 2;
+            }
+            other => out.push(other),
+        }
+        i += 1;
+    }
+    Cow::Owned(out)
+}
+
+fn hex(c: u8) -> Option<u8> {
+    (c as char).to_digit(16).map(|d| d as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::test_headers as h;
+
+    #[test]
+    fn extraction() {
+        let hs = h(&[
+            ("authorization", "Bearer a"),
+            ("Authorization", "Bearer b"),
+            ("cookie", "x=1; tok=\"abc\"; y=2"),
+        ]);
+        assert_eq!(
+            header_values(&hs, "authorization").collect::<Vec<_>>(),
+            ["Bearer a", "Bearer b"]
+        );
+        assert_eq!(cookie_value(&hs, "tok"), Some("abc"));
+        assert_eq!(cookie_value(&hs, "z"), None);
+        let q: Vec<_> =
+            query_values("/p?access_token=a%2Eb&x=1&access_token=c", "access_token").collect();
+        assert_eq!(q, ["a.b", "c"]);
+        assert_eq!(query_values("/p", "access_token").count(), 0);
+        assert_eq!(percent_decode("a%zz%4"), "a%zz%4");
+    }
+}

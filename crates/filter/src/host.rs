@@ -1,0 +1,405 @@
+//! The host ABI, called directly, so that nothing the host hands over can panic the VM.
+//!
+//! The SDK's `hostcalls` wrappers unwrap UTF-8 conversions of header names and values (a single
+//! obs-text byte such as `caf\xE9` killed the worker for good) and `panic!` on any status they do
+//! not expect; a status outside the SDK's `Status` enum is even undefined behaviour there. Here
+//! every import returns a plain `u32`, every buffer the host fills is taken back as bytes, and
+//! every failure is a value. `clippy.toml` bans the panicking wrappers; the only one still used,
+//! `dispatch_http_call`, is wrapped in [`dispatch`] (see there why).
+
+use std::ptr::{null, null_mut};
+use std::time::Duration;
+
+/// A proxy-wasm result code (`WasmResult` in proxy-wasm-cpp-host): 0 is success.
+pub type Code = u32;
+pub const OK: Code = 0;
+pub const NOT_FOUND: Code = 1;
+pub const CAS_MISMATCH: Code = 8;
+
+/// Header maps (request, response, a call's response headers), as numbered by the ABI.
+#[derive(Debug, Clone, Copy)]
+#[repr(u32)]
+pub enum Map {
+    Request = 0,
+    Response = 2,
+    CallResponse = 6,
+}
+
+/// Buffers, as numbered by the ABI.
+#[derive(Debug, Clone, Copy)]
+#[repr(u32)]
+pub enum Buffer {
+    CallResponseBody = 4,
+    PluginConfiguration = 7,
+}
+
+// Declared for every target, as the SDK does: natively nothing calls them, so nothing links them.
+#[link(wasm_import_module = "env")]
+extern "C" {
+    fn proxy_log(level: u32, data: *const u8, size: usize) -> u32;
+    fn proxy_get_log_level(level: *mut u32) -> u32;
+    fn proxy_get_current_time_nanoseconds(time: *mut u64) -> u32;
+    fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
+    fn proxy_get_buffer_bytes(
+        kind: u32,
+        start: usize,
+        max: usize,
+        data: *mut *mut u8,
+        size: *mut usize,
+    ) -> u32;
+    fn proxy_get_header_map_pairs(map: u32, data: *mut *mut u8, size: *mut usize) -> u32;
+    fn proxy_get_header_map_value(
+        map: u32,
+        key: *const u8,
+        key_size: usize,
+        data: *mut *mut u8,
+        size: *mut usize,
+    ) -> u32;
+    fn proxy_replace_header_map_value(
+        map: u32,
+        key: *const u8,
+        key_size: usize,
+        value: *const u8,
+        value_size: usize,
+    ) -> u32;
+    fn proxy_remove_header_map_value(map: u32, key: *const u8, key_size: usize) -> u32;
+    fn proxy_get_property(
+        path: *const u8,
+        path_size: usize,
+        data: *mut *mut u8,
+        size: *mut usize,
+    ) -> u32;
+    fn proxy_get_shared_data(
+        key: *const u8,
+        key_size: usize,
+        data: *mut *mut u8,
+        size: *mut usize,
+        cas: *mut u32,
+    ) -> u32;
+    fn proxy_set_shared_data(
+        key: *const u8,
+        key_size: usize,
+        value: *const u8,
+        value_size: usize,
+        cas: u32,
+    ) -> u32;
+    fn proxy_send_local_response(
+        status: u32,
+        details: *const u8,
+        details_size: usize,
+        body: *const u8,
+        body_size: usize,
+        headers: *const u8,
+        headers_size: usize,
+        grpc_status: i32,
+    ) -> u32;
+    fn proxy_continue_stream(stream: u32) -> u32;
+    fn proxy_set_effective_context(context_id: u32) -> u32;
+    fn proxy_call_foreign_function(
+        name: *const u8,
+        name_size: usize,
+        args: *const u8,
+        args_size: usize,
+        data: *mut *mut u8,
+        size: *mut usize,
+    ) -> u32;
+    fn proxy_define_metric(kind: u32, name: *const u8, name_size: usize, id: *mut u32) -> u32;
+    fn proxy_increment_metric(id: u32, offset: i64) -> u32;
+}
+
+fn result(code: Code) -> Result<(), Code> {
+    if code == OK {
+        Ok(())
+    } else {
+        Err(code)
+    }
+}
+
+/// Takes back a buffer the host allocated through the SDK's `proxy_on_memory_allocate`
+/// (a `Vec<u8>` of exactly `size` bytes, forgotten), or nothing.
+///
+/// # Safety
+/// `data` is null or was returned by the host for exactly `size` bytes.
+unsafe fn owned(data: *mut u8, size: usize) -> Vec<u8> {
+    if data.is_null() {
+        Vec::new()
+    } else {
+        Vec::from_raw_parts(data, size, size)
+    }
+}
+
+/// Calls `f` with out-pointers for a host-allocated buffer: `Ok(None)` when the host has none.
+fn fetch(f: impl FnOnce(*mut *mut u8, *mut usize) -> Code) -> Result<Option<Vec<u8>>, Code> {
+    let mut data: *mut u8 = null_mut();
+    let mut size: usize = 0;
+    let code = f(&mut data, &mut size);
+    // SAFETY: the host filled `data`/`size` (or left null/0) for this call only.
+    let bytes = unsafe { owned(data, size) };
+    match code {
+        OK => Ok(Some(bytes)),
+        NOT_FOUND => Ok(None),
+        other => Err(other),
+    }
+}
+
+pub fn log(level: u32, message: &str) {
+    // SAFETY: a valid slice for the duration of the call.
+    let _ = unsafe { proxy_log(level, message.as_ptr(), message.len()) };
+}
+
+/// Envoy's log level for the wasm component (0 trace .. 5 critical).
+pub fn log_level() -> Option<u32> {
+    let mut level = 0;
+    // SAFETY: a valid out-pointer.
+    (unsafe { proxy_get_log_level(&mut level) } == OK).then_some(level)
+}
+
+pub fn now_ms() -> u64 {
+    let mut ns = 0u64;
+    // SAFETY: a valid out-pointer.
+    if unsafe { proxy_get_current_time_nanoseconds(&mut ns) } == OK {
+        ns / 1_000_000
+    } else {
+        0
+    }
+}
+
+pub fn set_tick_period(period: Duration) {
+    let ms = u32::try_from(period.as_millis()).unwrap_or(u32::MAX);
+    // SAFETY: no pointers.
+    let _ = unsafe { proxy_set_tick_period_milliseconds(ms) };
+}
+
+pub fn buffer(kind: Buffer, max: usize) -> Option<Vec<u8>> {
+    // SAFETY: valid out-pointers.
+    fetch(|d, s| unsafe { proxy_get_buffer_bytes(kind as u32, 0, max, d, s) })
+        .ok()
+        .flatten()
+}
+
+/// A whole header map as bytes: `None` when the host refused or the encoding is broken.
+pub fn map(map: Map) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
+    // SAFETY: valid out-pointers.
+    let bytes = fetch(|d, s| unsafe { proxy_get_header_map_pairs(map as u32, d, s) }).ok()??;
+    decode_pairs(&bytes)
+}
+
+/// One header's value as bytes (the first, as Envoy joins nothing here).
+pub fn map_value(map: Map, name: &str) -> Result<Option<Vec<u8>>, Code> {
+    // SAFETY: a valid key slice and out-pointers.
+    fetch(|d, s| unsafe { proxy_get_header_map_value(map as u32, name.as_ptr(), name.len(), d, s) })
+}
+
+pub fn set_map_value(map: Map, name: &str, value: &[u8]) -> Result<(), Code> {
+    // SAFETY: valid slices for the duration of the call.
+    result(unsafe {
+        proxy_replace_header_map_value(
+            map as u32,
+            name.as_ptr(),
+            name.len(),
+            value.as_ptr(),
+            value.len(),
+        )
+    })
+}
+
+pub fn remove_map_value(map: Map, name: &str) -> Result<(), Code> {
+    // SAFETY: a valid slice.
+    result(unsafe { proxy_remove_header_map_value(map as u32, name.as_ptr(), name.len()) })
+}
+
+/// A property (`["source", "address"]`) as bytes.
+pub fn property(path: &[&str]) -> Option<Vec<u8>> {
+    let mut encoded = Vec::new();
+    for (i, part) in path.iter().enumerate() {
+        if i > 0 {
+            encoded.push(0);
+        }
+        encoded.extend_from_slice(part.as_bytes());
+    }
+    // SAFETY: a valid path slice and out-pointers.
+    fetch(|d, s| unsafe { proxy_get_property(encoded.as_ptr(), encoded.len(), d, s) })
+        .ok()
+        .flatten()
+}
+
+/// Shared data: the value and its compare-and-swap token (`None`: no such key).
+pub fn shared_data(key: &str) -> Result<(Option<Vec<u8>>, u32), Code> {
+    let mut cas = 0u32;
+    // SAFETY: a valid key slice and out-pointers.
+    let value =
+        fetch(|d, s| unsafe { proxy_get_shared_data(key.as_ptr(), key.len(), d, s, &mut cas) })?;
+    Ok((value, cas))
+}
+
+/// Writes shared data; `cas` 0 writes unconditionally. `Err(CAS_MISMATCH)`: another worker won.
+pub fn set_shared_data(key: &str, value: &[u8], cas: u32) -> Result<(), Code> {
+    // SAFETY: valid slices.
+    result(unsafe {
+        proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), cas)
+    })
+}
+
+/// A local reply with these headers and body.
+pub fn send_reply(status: u32, headers: &[(&str, &[u8])], body: &[u8]) -> Result<(), Code> {
+    let encoded = encode_pairs(headers);
+    // SAFETY: valid slices; a gRPC status of -1 means "not gRPC".
+    result(unsafe {
+        proxy_send_local_response(
+            status,
+            null(),
+            0,
+            body.as_ptr(),
+            body.len(),
+            encoded.as_ptr(),
+            encoded.len(),
+            -1,
+        )
+    })
+}
+
+/// Resumes the request stream of the effective context.
+pub fn resume_request() -> Result<(), Code> {
+    // SAFETY: no pointers; 0 is the request stream.
+    result(unsafe { proxy_continue_stream(0) })
+}
+
+pub fn set_effective_context(context_id: u32) -> Result<(), Code> {
+    // SAFETY: no pointers.
+    result(unsafe { proxy_set_effective_context(context_id) })
+}
+
+pub fn call_foreign(name: &str, args: &[u8]) -> Result<Option<Vec<u8>>, Code> {
+    // SAFETY: valid slices and out-pointers.
+    fetch(|d, s| unsafe {
+        proxy_call_foreign_function(name.as_ptr(), name.len(), args.as_ptr(), args.len(), d, s)
+    })
+}
+
+/// A counter; `None` when the host refuses it.
+pub fn define_counter(name: &str) -> Option<u32> {
+    let mut id = 0;
+    // SAFETY: a valid slice and out-pointer; 0 is a counter.
+    (unsafe { proxy_define_metric(0, name.as_ptr(), name.len(), &mut id) } == OK).then_some(id)
+}
+
+pub fn increment(id: u32, by: i64) {
+    // SAFETY: no pointers.
+    let _ = unsafe { proxy_increment_metric(id, by) };
+}
+
+/// Starts an HTTP call. The SDK's wrapper is used on purpose: it registers the token so that the
+/// SDK's dispatcher routes the answer to this context. It panics only on a status other than
+/// Ok, BadArgument and InternalFailure, which Envoy's `httpCall` does not return (it answers
+/// BadArgument for an unknown cluster or missing pseudo-headers, InternalFailure when the
+/// request cannot start); header names and values are checked here first, as Envoy checks them.
+#[allow(clippy::disallowed_methods)]
+pub fn dispatch(
+    cluster: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout: Duration,
+) -> Result<u32, Code> {
+    if headers.iter().any(|(k, v)| {
+        !apirule_core::headers::valid_name(k) || !apirule_core::headers::valid_value(v.as_bytes())
+    }) {
+        return Err(2);
+    }
+    proxy_wasm::hostcalls::dispatch_http_call(
+        cluster,
+        headers.to_vec(),
+        Some(body),
+        vec![],
+        timeout,
+    )
+    .map_err(|s| s as u32)
+}
+
+/// The ABI's map encoding: a count, then (name size, value size) pairs, then each name and value
+/// followed by a NUL. Decoded with bounds checks only: a short or inconsistent map is `None`.
+pub fn decode_pairs(bytes: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
+    if bytes.is_empty() {
+        return Some(Vec::new());
+    }
+    let word = |at: usize| -> Option<usize> {
+        let b = bytes.get(at..at.checked_add(4)?)?;
+        Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    };
+    let count = word(0)?;
+    // Each pair needs at least 8 bytes of sizes and two NULs: refuse counts the buffer can't hold.
+    if count > bytes.len() / 10 {
+        return None;
+    }
+    let mut pairs = Vec::with_capacity(count);
+    let mut at = 4usize.checked_add(count.checked_mul(8)?)?;
+    for n in 0..count {
+        let name_len = word(4 + n * 8)?;
+        let value_len = word(8 + n * 8)?;
+        let name = bytes.get(at..at.checked_add(name_len)?)?.to_vec();
+        at = at.checked_add(name_len)?.checked_add(1)?;
+        let value = bytes.get(at..at.checked_add(value_len)?)?.to_vec();
+        at = at.checked_add(value_len)?.checked_add(1)?;
+        pairs.push((name, value));
+    }
+    Some(pairs)
+}
+
+pub fn encode_pairs(pairs: &[(&str, &[u8])]) -> Vec<u8> {
+    let size = 4 + pairs
+        .iter()
+        .map(|(k, v)| 10 + k.len() + v.len())
+        .sum::<usize>();
+    let mut out = Vec::with_capacity(size);
+    out.extend_from_slice(&(pairs.len() as u32).to_le_bytes());
+    for (k, v) in pairs {
+        out.extend_from_slice(&(k.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+    }
+    for (k, v) in pairs {
+        out.extend_from_slice(k.as_bytes());
+        out.push(0);
+        out.extend_from_slice(v);
+        out.push(0);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_round_trip_with_any_bytes() {
+        let value: &[u8] = b"caf\xE9\x00\xff";
+        let encoded = encode_pairs(&[("x-note", value), (":path", b"/")]);
+        assert_eq!(
+            decode_pairs(&encoded),
+            Some(vec![
+                (b"x-note".to_vec(), value.to_vec()),
+                (b":path".to_vec(), b"/".to_vec())
+            ])
+        );
+    }
+
+    #[test]
+    fn broken_encodings_are_refused_not_panicked_on() {
+        let good = encode_pairs(&[("a", b"b"), ("cc", b"dd")]);
+        for cut in 0..good.len() {
+            let _ = decode_pairs(&good[..cut]);
+        }
+        let mut huge = good.clone();
+        huge[0..4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(decode_pairs(&huge), None);
+        let mut long = good.clone();
+        long[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(decode_pairs(&long), None);
+        // Every single-byte corruption decodes or is refused.
+        for i in 0..good.len() {
+            for b in [0u8, 1, 0x7f, 0xff] {
+                let mut c = good.clone();
+                c[i] = b;
+                let _ = decode_pairs(&c);
+            }
+        }
+    }
+}

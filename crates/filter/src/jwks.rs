@@ -1,0 +1,223 @@
+//! JWKS fetching from the root context, shared across Envoy's workers.
+//!
+//! Each worker VM has its own memory, so what one fetched is published in shared data
+//! (`apirule-wasm/jwks/<uri>`: 8 bytes fetch time, then the document) and installed by the others
+//! on their next tick. A lease (`apirule-wasm/jwks-lease/<uri>`, taken with compare-and-swap)
+//! makes one worker fetch while the others wait; after a failure the lease is held for the retry
+//! interval and marked `:fail`, so requests fail fast everywhere instead of piling up.
+
+use std::time::Duration;
+
+use super::host;
+use log::{info, warn};
+
+use super::state::{call_answer, Shared};
+use apirule_core::callout::Answer;
+
+fn entry_key(uri: &str) -> String {
+    format!("apirule-wasm/jwks/{uri}")
+}
+
+fn lease_key(uri: &str) -> String {
+    format!("apirule-wasm/jwks-lease/{uri}")
+}
+
+/// Creates the lease entries once, so later takes are real compare-and-swaps.
+pub fn prepare(uris: &[String]) {
+    for uri in uris {
+        if let Ok((None, _)) = host::shared_data(&lease_key(uri)) {
+            let _ = host::set_shared_data(&lease_key(uri), b"0", 0);
+        }
+    }
+}
+
+/// Installs what another worker published since this VM last looked.
+pub fn sync(shared: &Shared, id: usize, now: u64) {
+    // Never panic on a busy state: skipping one sync only delays installing the keys.
+    let Ok(mut state) = shared.try_borrow_mut() else {
+        return;
+    };
+    let uri = state.auth.keys.uri(id).to_owned();
+    if let Ok((Some(bytes), cas)) = host::shared_data(&entry_key(&uri)) {
+        let stamped = bytes.split_first_chunk::<8>();
+        if let (Some((at, document)), true) = (
+            stamped,
+            state.fetch.installed_cas.get(id).copied().flatten() != Some(cas),
+        ) {
+            if state
+                .auth
+                .keys
+                .install(id, document, u64::from_le_bytes(*at))
+                .is_ok()
+            {
+                if let Some(slot) = state.fetch.installed_cas.get_mut(id) {
+                    *slot = Some(cas);
+                }
+            }
+        }
+    }
+    // Another worker's failed fetch: fail fast here too until its retry time.
+    if let Ok((Some(lease), _)) = host::shared_data(&lease_key(&uri)) {
+        let text = String::from_utf8_lossy(&lease);
+        if let Some(until) = text
+            .strip_suffix(":fail")
+            .and_then(|u| u.parse::<u64>().ok())
+        {
+            if until > now {
+                let retry = state.auth.keys.policy.retry_ms;
+                state
+                    .auth
+                    .keys
+                    .record_failure(id, until.saturating_sub(retry));
+            }
+        }
+    }
+}
+
+/// Takes the lease for `uri` until `until`; false when another worker holds it.
+fn take_lease(uri: &str, now: u64, until: u64) -> bool {
+    let key = lease_key(uri);
+    let value = until.to_string();
+    match host::shared_data(&key) {
+        Ok((Some(current), cas)) => {
+            let held_until = String::from_utf8_lossy(&current)
+                .split(':')
+                .next()
+                .and_then(|u| u.parse::<u64>().ok())
+                .unwrap_or(0);
+            held_until <= now && host::set_shared_data(&key, value.as_bytes(), cas).is_ok()
+        }
+        Ok((None, _)) => host::set_shared_data(&key, value.as_bytes(), 0).is_ok(),
+        Err(_) => false,
+    }
+}
+
+fn release_lease(uri: &str, value: &str) {
+    let _ = host::set_shared_data(&lease_key(uri), value.as_bytes(), 0);
+}
+
+/// Syncs every key set and starts the fetches that are due. True while work is outstanding.
+pub fn tick(shared: &Shared, now: u64) -> bool {
+    let n = shared.borrow().auth.keys.len();
+    for id in 0..n {
+        sync(shared, id, now);
+        let mut state = shared.borrow_mut();
+        let inflight = state.fetch.inflight.values().any(|v| *v == id);
+        if inflight || !state.auth.keys.due(id, now) {
+            continue;
+        }
+        let policy = state.auth.keys.policy;
+        let uri = state.auth.keys.uri(id).to_owned();
+        if !take_lease(&uri, now, now + policy.fetch_timeout_ms + 1000) {
+            continue;
+        }
+        let Some((_, up)) = state.rules.jwks.get(id).cloned() else {
+            continue;
+        };
+        let headers = [
+            (":method", "GET"),
+            (":path", up.path.as_str()),
+            (":authority", up.authority.as_str()),
+            ("accept", "application/json"),
+            ("user-agent", "apirule-wasm"),
+        ];
+        match host::dispatch(
+            &up.cluster,
+            &headers,
+            &[],
+            Duration::from_millis(policy.fetch_timeout_ms),
+        ) {
+            Ok(token) => {
+                state.metrics.inc(super::metrics::Counter::JwksFetches);
+                state.fetch.inflight.insert(token, id);
+            }
+            Err(e) => {
+                warn!(
+                    "cannot fetch JWKS {uri}: dispatch to cluster {:?} failed ({e:?}); is the cluster defined in Envoy?",
+                    up.cluster
+                );
+                state.auth.keys.record_failure(id, now);
+                state
+                    .metrics
+                    .inc(super::metrics::Counter::JwksFetchFailures);
+                release_lease(&uri, &format!("{}:fail", now + policy.retry_ms));
+            }
+        }
+    }
+    let state = shared.borrow();
+    state.fetch.busy() || !state.parked.is_empty()
+}
+
+/// The start of a body for a log line: printable ASCII only, at most 240 characters.
+fn excerpt(body: &[u8]) -> String {
+    body.iter()
+        .take(240)
+        .map(|&b| {
+            if (0x20..0x7f).contains(&b) {
+                char::from(b)
+            } else {
+                '.'
+            }
+        })
+        .collect()
+}
+
+/// A JWKS callout answered (or failed: no headers).
+pub fn on_response(shared: &Shared, token: u32, num_headers: usize, body_size: usize, now: u64) {
+    let Ok(mut state) = shared.try_borrow_mut() else {
+        return;
+    };
+    let Some(id) = state.fetch.inflight.remove(&token) else {
+        return;
+    };
+    let uri = state.auth.keys.uri(id).to_owned();
+    let Answer { status, body, .. } = call_answer(num_headers, body_size);
+    let result = match status {
+        Some(200) => state
+            .auth
+            .keys
+            .install(id, &body, now)
+            .map_err(|e| e.to_string()),
+        // Envoy answers 503 itself when it cannot connect; its text says why (a TLS failure
+        // names CERTIFICATE_VERIFY_FAILED). A key set URL carries no secret: shown, bounded.
+        Some(other) => {
+            let text = excerpt(&body);
+            let hint = if uri.starts_with("https://") && text.starts_with("upstream connect error")
+            {
+                " (https: a connection Envoy could not set up is often a TLS refusal: does the \
+                 cluster trust the server's CA, and does the certificate name the host?)"
+            } else {
+                ""
+            };
+            Err(format!("status {other}: {text}{hint}"))
+        }
+        None => Err("no response (connection failed or reset)".into()),
+    };
+    match result {
+        Ok(()) => {
+            let mut entry = now.to_le_bytes().to_vec();
+            entry.extend_from_slice(&body);
+            match host::set_shared_data(&entry_key(&uri), &entry, 0) {
+                Ok(()) => {
+                    if let Ok((_, cas)) = host::shared_data(&entry_key(&uri)) {
+                        if let Some(slot) = state.fetch.installed_cas.get_mut(id) {
+                            *slot = Some(cas);
+                        }
+                    }
+                }
+                Err(e) => warn!("could not share the JWKS of {uri}: {e:?}"),
+            }
+            release_lease(&uri, "0");
+            info!("JWKS {uri} fetched ({} bytes)", body.len());
+        }
+        Err(why) => {
+            let retry = state.auth.keys.policy.retry_ms;
+            state.auth.keys.record_failure(id, now);
+            state
+                .metrics
+                .inc(super::metrics::Counter::JwksFetchFailures);
+            release_lease(&uri, &format!("{}:fail", now + retry));
+            warn!("JWKS {uri} fetch failed: {why}; keeping the last good keys, retrying in {retry} ms");
+        }
+    }
+}
