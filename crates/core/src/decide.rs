@@ -14,6 +14,7 @@ use crate::matcher::canonical::ambiguity;
 use crate::matcher::host::normalize_authority;
 use crate::mutate::gotemplate::Session;
 use crate::mutate::operators;
+use crate::ratelimit::BucketRef;
 pub use crate::request::{path_without_query, Request};
 pub use crate::response::flavor;
 use crate::response::{ory, Deny, DenyReason, Flavor};
@@ -96,19 +97,57 @@ impl Matched<'_> {
 pub const X_FORWARDED_HOST: &str = "x-forwarded-host";
 pub const X_UPSTREAM_TIMEOUT: &str = "x-envoy-upstream-rq-timeout-ms";
 
-pub fn decide<'a>(rules: &'a RuleSet, req: &Request<'a>, env: &mut AuthEnv<'_>) -> Decision<'a> {
+/// The first stage of every request, on the request line alone: the ambiguity guard, then the
+/// route, then the rate-limit bucket the request draws from (Kyma limits routed requests only).
+#[derive(Debug)]
+pub enum Admission<'a> {
+    /// Answered before any rule: 400 for an ambiguous path, 404 when no rule routes it.
+    Refused(Denied<'a>),
+    /// A rule takes it. With a bucket, the shell draws one token (shared across workers) and
+    /// hands the result to [`RateLimiter::limit`](crate::ratelimit::RateLimiter::limit) before
+    /// [`decide_matched`].
+    Routed {
+        matched: Matched<'a>,
+        bucket: Option<BucketRef<'a>>,
+    },
+}
+
+/// `header` reads one request header as bytes, for header-keyed buckets.
+pub fn admit<'a>(
+    rules: &'a RuleSet,
+    req: &Request<'_>,
+    header: &dyn Fn(&str) -> Option<Vec<u8>>,
+) -> Admission<'a> {
+    let refuse = |response| {
+        Admission::Refused(Denied {
+            matched: None,
+            response,
+        })
+    };
     if ambiguity(path_without_query(req.path)).is_some() {
-        return Decision::Deny(Denied {
-            matched: None,
-            response: Deny::ambiguous_path(),
-        });
+        return refuse(Deny::ambiguous_path());
     }
-    match route(rules, req) {
-        Some(matched) => decide_matched(matched, req, env),
-        None => Decision::Deny(Denied {
-            matched: None,
-            response: Deny::no_route(),
-        }),
+    let Some(matched) = route(rules, req) else {
+        return refuse(Deny::no_route());
+    };
+    let bucket = rules
+        .rate_limit
+        .as_ref()
+        .map(|limiter| limiter.bucket_for(req.path, header));
+    Admission::Routed { matched, bucket }
+}
+
+/// The whole pipeline offline (`apirule explain`, tests, fuzzing): admission, then the decision,
+/// with a bucket that always has a token (the shell draws real ones).
+pub fn decide<'a>(rules: &'a RuleSet, req: &Request<'a>, env: &mut AuthEnv<'_>) -> Decision<'a> {
+    let header = |name: &str| {
+        crate::request::header_values(req.headers, name)
+            .next()
+            .map(|v| v.as_bytes().to_vec())
+    };
+    match admit(rules, req, &header) {
+        Admission::Refused(denied) => Decision::Deny(denied),
+        Admission::Routed { matched, .. } => decide_matched(matched, req, env),
     }
 }
 

@@ -14,14 +14,14 @@ use super::host::{self, Map};
 use super::jwks;
 use super::metrics::Counter;
 use super::state::{
-    call_answer, now_ms, path_only, reply, write_request_headers, OwnedRequest, Parked, Shared,
+    call_answer, now_ms, path_only, reply, with_state, write_request_headers, OwnedRequest, Parked,
+    Shared,
 };
 use apirule_core::callout::{Answer, CallRequest};
 use apirule_core::cors::{ResponseEdits, UPSTREAM_CORS_HEADERS};
 use apirule_core::decide::{
-    decide, decide_matched, path_without_query, route, Decision, Matched, Request, Wait,
+    admit, decide, decide_matched, Admission, Decision, Matched, Request, Wait,
 };
-use apirule_core::matcher::canonical::ambiguity;
 use apirule_core::ratelimit::Limit;
 use apirule_core::response::{Deny, DenyReason};
 
@@ -241,17 +241,24 @@ impl HttpFilter {
                     let Some(request) = self.request.take() else {
                         return internal_error();
                     };
-                    let Ok(mut state) = self.shared.try_borrow_mut() else {
-                        return internal_error();
-                    };
-                    let deadline_ms = now_ms() + state.auth.keys.policy.max_wait_ms;
-                    state.parked.push(Parked {
+                    let now = now_ms();
+                    let parked = Parked {
                         context_id: self.id,
-                        deadline_ms,
+                        deadline_ms: now,
                         request,
                         answers: std::mem::take(&mut self.answers),
                         response_headers: std::mem::take(&mut self.limit_headers),
+                    };
+                    let queued = with_state(&self.shared, |state| {
+                        let deadline_ms = now + state.auth.keys.policy.max_wait_ms;
+                        state.parked.push(Parked {
+                            deadline_ms,
+                            ..parked
+                        });
                     });
+                    if queued.is_none() {
+                        return internal_error();
+                    }
                     self.parked = true;
                     // Ask the root for fast ticks until the keys are in.
                     host::set_tick_period(Duration::from_millis(20));
@@ -340,7 +347,9 @@ impl HttpContext for HttpFilter {
                     return unreadable(why, &shared)
                 }
             };
-        let rules = Rc::clone(&shared.borrow().rules);
+        let Some(rules) = with_state(&shared, |s| Rc::clone(&s.rules)) else {
+            return internal_error();
+        };
         let mut request = Request {
             authority: &authority,
             method: &method,
@@ -351,34 +360,37 @@ impl HttpContext for HttpFilter {
             remote_address: "",
             protocol: "",
         };
-        // The same order as `decide`: an ambiguous path is refused before any rule is tried.
-        if let Some(why) = ambiguity(path_without_query(&path)) {
-            debug!("deny - ambiguous_path ({why}) -> 400");
-            if let Ok(state) = shared.try_borrow() {
-                state.metrics.denied(DenyReason::AmbiguousPath);
+        // The core admits the request on its request line: ambiguity guard, route, bucket.
+        let header = |name: &str| host::map_value(Map::Request, name).ok().flatten();
+        let (matched, bucket) = match admit(&rules, &request, &header) {
+            Admission::Refused(denied) => {
+                let resp = denied.response;
+                debug!(
+                    "deny - {} {method} {} -> {}",
+                    resp.reason.as_str(),
+                    path_only(&path),
+                    resp.status
+                );
+                if let Ok(state) = shared.try_borrow() {
+                    state.metrics.denied(resp.reason);
+                }
+                reply(&resp);
+                return Action::Pause;
             }
-            reply(&Deny::ambiguous_path());
-            return Action::Pause;
-        }
-        let Some(matched) = route(&rules, &request) else {
-            debug!("deny - no_route {method} {} -> 404", path_only(&path));
-            if let Ok(state) = shared.try_borrow() {
-                state.metrics.denied(DenyReason::NoRoute);
-            }
-            reply(&Deny::no_route());
-            return Action::Pause;
+            Admission::Routed { matched, bucket } => (matched, bucket),
         };
         // Only rules that authenticate or mutate read the scheme and the clock (host calls);
         // so does a RateLimit.
         let involved = matched.needs_headers() || matched.needs_connection();
-        let now = if involved || rules.rate_limit.is_some() {
+        let now = if involved || bucket.is_some() {
             now_ms()
         } else {
             0
         };
-        // Rate limiting comes first, as Envoy's local_ratelimit filter does.
-        if let Some(limiter) = &rules.rate_limit {
-            match super::ratelimit::check(limiter, &path, now) {
+        // Rate limiting comes first, as Envoy's local_ratelimit filter does: one token from the
+        // bucket the core chose, drawn from shared data so all workers share it.
+        if let (Some(limiter), Some(bucket)) = (&rules.rate_limit, bucket) {
+            match limiter.limit(bucket, super::ratelimit::draw(bucket, now)) {
                 Limit::Deny(resp) => {
                     debug!("deny - rate_limited {method} {} -> 429", path_only(&path));
                     if let Ok(state) = shared.try_borrow() {
@@ -445,7 +457,7 @@ impl HttpContext for HttpFilter {
         if keys_missing {
             // Another worker may have fetched the keys already (also after a failure this
             // worker still remembers: recovery must not wait for its next tick).
-            let n = shared.borrow().auth.keys.len();
+            let n = with_state(&shared, |s| s.auth.keys.len()).unwrap_or(0);
             for id in 0..n {
                 jwks::sync(&shared, id, now);
             }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::host;
 use log::{info, warn};
 
-use super::state::{call_answer, Shared};
+use super::state::{call_answer, with_state, Shared};
 use apirule_core::callout::Answer;
 
 fn entry_key(uri: &str) -> String {
@@ -31,47 +31,51 @@ pub fn prepare(uris: &[String]) {
     }
 }
 
-/// Installs what another worker published since this VM last looked.
+/// Installs what another worker published since this VM last looked. Shared data is read first,
+/// then the state is taken: no host call is made while the state is held.
 pub fn sync(shared: &Shared, id: usize, now: u64) {
-    // Never panic on a busy state: skipping one sync only delays installing the keys.
-    let Ok(mut state) = shared.try_borrow_mut() else {
+    let Some(uri) = with_state(shared, |s| s.auth.keys.uri(id).to_owned()) else {
         return;
     };
-    let uri = state.auth.keys.uri(id).to_owned();
-    if let Ok((Some(bytes), cas)) = host::shared_data(&entry_key(&uri)) {
-        let stamped = bytes.split_first_chunk::<8>();
-        if let (Some((at, document)), true) = (
-            stamped,
-            state.fetch.installed_cas.get(id).copied().flatten() != Some(cas),
-        ) {
-            if state
-                .auth
-                .keys
-                .install(id, document, u64::from_le_bytes(*at))
-                .is_ok()
-            {
-                if let Some(slot) = state.fetch.installed_cas.get_mut(id) {
-                    *slot = Some(cas);
+    let entry = host::shared_data(&entry_key(&uri)).ok();
+    let lease = host::shared_data(&lease_key(&uri)).ok();
+    // A busy state only delays installing the keys until the next sync.
+    with_state(shared, |state| {
+        if let Some((Some(bytes), cas)) = entry {
+            let stamped = bytes.split_first_chunk::<8>();
+            if let (Some((at, document)), true) = (
+                stamped,
+                state.fetch.installed_cas.get(id).copied().flatten() != Some(cas),
+            ) {
+                if state
+                    .auth
+                    .keys
+                    .install(id, document, u64::from_le_bytes(*at))
+                    .is_ok()
+                {
+                    if let Some(slot) = state.fetch.installed_cas.get_mut(id) {
+                        *slot = Some(cas);
+                    }
                 }
             }
         }
-    }
-    // Another worker's failed fetch: fail fast here too until its retry time.
-    if let Ok((Some(lease), _)) = host::shared_data(&lease_key(&uri)) {
-        let text = String::from_utf8_lossy(&lease);
-        if let Some(until) = text
-            .strip_suffix(":fail")
-            .and_then(|u| u.parse::<u64>().ok())
-        {
-            if until > now {
-                let retry = state.auth.keys.policy.retry_ms;
-                state
-                    .auth
-                    .keys
-                    .record_failure(id, until.saturating_sub(retry));
+        // Another worker's failed fetch: fail fast here too until its retry time.
+        if let Some((Some(lease), _)) = lease {
+            let text = String::from_utf8_lossy(&lease);
+            if let Some(until) = text
+                .strip_suffix(":fail")
+                .and_then(|u| u.parse::<u64>().ok())
+            {
+                if until > now {
+                    let retry = state.auth.keys.policy.retry_ms;
+                    state
+                        .auth
+                        .keys
+                        .record_failure(id, until.saturating_sub(retry));
+                }
             }
         }
-    }
+    });
 }
 
 /// Takes the lease for `uri` until `until`; false when another worker holds it.
@@ -97,23 +101,30 @@ fn release_lease(uri: &str, value: &str) {
 }
 
 /// Syncs every key set and starts the fetches that are due. True while work is outstanding.
+/// What to fetch is decided under the state; leases and callouts are host calls made after it.
 pub fn tick(shared: &Shared, now: u64) -> bool {
-    let n = shared.borrow().auth.keys.len();
+    let n = with_state(shared, |s| s.auth.keys.len()).unwrap_or(0);
     for id in 0..n {
         sync(shared, id, now);
-        let mut state = shared.borrow_mut();
-        let inflight = state.fetch.inflight.values().any(|v| *v == id);
-        if inflight || !state.auth.keys.due(id, now) {
+        let due = with_state(shared, |state| {
+            let inflight = state.fetch.inflight.values().any(|v| *v == id);
+            if inflight || !state.auth.keys.due(id, now) {
+                return None;
+            }
+            let (_, up) = state.rules.jwks.get(id)?.clone();
+            Some((
+                state.auth.keys.policy,
+                state.auth.keys.uri(id).to_owned(),
+                up,
+            ))
+        })
+        .flatten();
+        let Some((policy, uri, up)) = due else {
             continue;
-        }
-        let policy = state.auth.keys.policy;
-        let uri = state.auth.keys.uri(id).to_owned();
+        };
         if !take_lease(&uri, now, now + policy.fetch_timeout_ms + 1000) {
             continue;
         }
-        let Some((_, up)) = state.rules.jwks.get(id).cloned() else {
-            continue;
-        };
         let headers = [
             (":method", "GET"),
             (":path", up.path.as_str()),
@@ -121,31 +132,33 @@ pub fn tick(shared: &Shared, now: u64) -> bool {
             ("accept", "application/json"),
             ("user-agent", "apirule-wasm"),
         ];
-        match host::dispatch(
+        let sent = host::dispatch(
             &up.cluster,
             &headers,
             &[],
             Duration::from_millis(policy.fetch_timeout_ms),
-        ) {
+        );
+        with_state(shared, |state| match sent {
             Ok(token) => {
                 state.metrics.inc(super::metrics::Counter::JwksFetches);
                 state.fetch.inflight.insert(token, id);
             }
-            Err(e) => {
-                warn!(
-                    "cannot fetch JWKS {uri}: dispatch to cluster {:?} failed ({e:?}); is the cluster defined in Envoy?",
-                    up.cluster
-                );
+            Err(_) => {
                 state.auth.keys.record_failure(id, now);
                 state
                     .metrics
                     .inc(super::metrics::Counter::JwksFetchFailures);
-                release_lease(&uri, &format!("{}:fail", now + policy.retry_ms));
             }
+        });
+        if let Err(code) = sent {
+            warn!(
+                "cannot fetch JWKS {uri}: dispatch to cluster {:?} failed (status {code}); is the cluster defined in Envoy?",
+                up.cluster
+            );
+            release_lease(&uri, &format!("{}:fail", now + policy.retry_ms));
         }
     }
-    let state = shared.borrow();
-    state.fetch.busy() || !state.parked.is_empty()
+    with_state(shared, |s| s.fetch.busy() || !s.parked.is_empty()).unwrap_or(true)
 }
 
 /// The start of a body for a log line: printable ASCII only, at most 240 characters.
@@ -162,21 +175,20 @@ fn excerpt(body: &[u8]) -> String {
         .collect()
 }
 
-/// A JWKS callout answered (or failed: no headers).
+/// A JWKS callout answered (or failed: no headers). The answer is read and the keys installed
+/// under the state; sharing them with the other workers happens after it is released.
 pub fn on_response(shared: &Shared, token: u32, num_headers: usize, body_size: usize, now: u64) {
-    let Ok(mut state) = shared.try_borrow_mut() else {
+    let Some((id, uri)) = with_state(shared, |s| {
+        let id = s.fetch.inflight.remove(&token)?;
+        Some((id, s.auth.keys.uri(id).to_owned()))
+    })
+    .flatten() else {
         return;
     };
-    let Some(id) = state.fetch.inflight.remove(&token) else {
-        return;
-    };
-    let uri = state.auth.keys.uri(id).to_owned();
     let Answer { status, body, .. } = call_answer(num_headers, body_size);
     let result = match status {
-        Some(200) => state
-            .auth
-            .keys
-            .install(id, &body, now)
+        Some(200) => with_state(shared, |s| s.auth.keys.install(id, &body, now))
+            .unwrap_or(Ok(()))
             .map_err(|e| e.to_string()),
         // Envoy answers 503 itself when it cannot connect; its text says why (a TLS failure
         // names CERTIFICATE_VERIFY_FAILED). A key set URL carries no secret: shown, bounded.
@@ -200,9 +212,11 @@ pub fn on_response(shared: &Shared, token: u32, num_headers: usize, body_size: u
             match host::set_shared_data(&entry_key(&uri), &entry, 0) {
                 Ok(()) => {
                     if let Ok((_, cas)) = host::shared_data(&entry_key(&uri)) {
-                        if let Some(slot) = state.fetch.installed_cas.get_mut(id) {
-                            *slot = Some(cas);
-                        }
+                        with_state(shared, |s| {
+                            if let Some(slot) = s.fetch.installed_cas.get_mut(id) {
+                                *slot = Some(cas);
+                            }
+                        });
                     }
                 }
                 Err(e) => warn!("could not share the JWKS of {uri}: {e:?}"),
@@ -211,11 +225,12 @@ pub fn on_response(shared: &Shared, token: u32, num_headers: usize, body_size: u
             info!("JWKS {uri} fetched ({} bytes)", body.len());
         }
         Err(why) => {
-            let retry = state.auth.keys.policy.retry_ms;
-            state.auth.keys.record_failure(id, now);
-            state
-                .metrics
-                .inc(super::metrics::Counter::JwksFetchFailures);
+            let retry = with_state(shared, |s| {
+                s.auth.keys.record_failure(id, now);
+                s.metrics.inc(super::metrics::Counter::JwksFetchFailures);
+                s.auth.keys.policy.retry_ms
+            })
+            .unwrap_or(1000);
             release_lease(&uri, &format!("{}:fail", now + retry));
             warn!("JWKS {uri} fetch failed: {why}; keeping the last good keys, retrying in {retry} ms");
         }

@@ -1,10 +1,10 @@
 //! Rate-limit buckets in Envoy's shared data, one per bucket for all worker threads: read,
 //! draw a token with the core's arithmetic, write back with compare-and-swap, retry on a race.
 
-use super::host::{self, Map, CAS_MISMATCH};
+use super::host::{self, CAS_MISMATCH};
 use log::warn;
 
-use apirule_core::ratelimit::{full, take, BucketRef, Limit, RateLimiter, Taken};
+use apirule_core::ratelimit::{full, take, BucketRef, RateLimiter, Taken};
 
 /// Races lost in a row before giving up on a draw (then the request counts as over the limit).
 const MAX_RACES: usize = 32;
@@ -19,7 +19,9 @@ pub fn create(limiter: &RateLimiter, now_ms: u64) {
     }
 }
 
-fn draw(bucket: BucketRef<'_>, now_ms: u64) -> Option<Taken> {
+/// Draws one token from `bucket` (`None`: the draw could not be made; the core then counts the
+/// request as over the limit).
+pub fn draw(bucket: BucketRef<'_>, now_ms: u64) -> Option<Taken> {
     for _ in 0..MAX_RACES {
         let (state, cas) = host::shared_data(bucket.key).ok()?;
         let (next, taken) = take(state.as_deref(), bucket.spec, now_ms);
@@ -34,12 +36,4 @@ fn draw(bucket: BucketRef<'_>, now_ms: u64) -> Option<Taken> {
     }
     warn!("rate-limit bucket contended {MAX_RACES} times in a row");
     None
-}
-
-/// The request's limit: picks its bucket (reading only the headers buckets name, as bytes:
-/// a value that is not UTF-8 simply equals no configured value) and draws.
-pub fn check(limiter: &RateLimiter, path: &str, now_ms: u64) -> Limit {
-    let header = |name: &str| host::map_value(Map::Request, name).ok().flatten();
-    let bucket = limiter.bucket_for(path, &header);
-    limiter.limit(bucket, draw(bucket, now_ms))
 }

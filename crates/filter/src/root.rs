@@ -13,7 +13,7 @@ use proxy_wasm::types::{Action, ContextType};
 use super::host::{self, Buffer};
 use super::http::HttpFilter;
 use super::jwks;
-use super::state::{now_ms, resume_parked, Shared, State};
+use super::state::{now_ms, resume_parked, with_state, Shared, State};
 use apirule_core::compile::{compile, Report, RuleSet, Status};
 use apirule_core::config::PluginConfig;
 use apirule_core::validate::describe;
@@ -123,7 +123,7 @@ impl RootContext for Root {
         };
         let now = now_ms();
         let busy = jwks::tick(&shared, now);
-        if !shared.borrow().parked.is_empty() {
+        if with_state(&shared, |s| !s.parked.is_empty()).unwrap_or(false) {
             resume_parked(&shared, self.id);
         }
         if let Ok(mut state) = shared.try_borrow_mut() {
@@ -143,11 +143,11 @@ impl RootContext for Root {
         }
         if now.saturating_sub(self.last_purge_ms) > 60_000 {
             self.last_purge_ms = now;
-            shared
-                .borrow_mut()
-                .auth
-                .cache
-                .purge_expired(now / 1000, apirule_core::access::istio_jwt::CLOCK_SKEW_S);
+            with_state(&shared, |s| {
+                s.auth
+                    .cache
+                    .purge_expired(now / 1000, apirule_core::access::istio_jwt::CLOCK_SKEW_S)
+            });
         }
         self.set_busy(busy);
     }

@@ -170,13 +170,54 @@ pub fn write_request_headers(headers: &[(String, String)]) -> bool {
     true
 }
 
+/// Runs `f` on the state, or returns `None` when the state is in use (a callback re-entered
+/// while another held it): the caller fails closed. The one way the shell reaches its state.
+pub fn with_state<R>(shared: &Shared, f: impl FnOnce(&mut State) -> R) -> Option<R> {
+    match shared.try_borrow_mut() {
+        Ok(mut state) => Some(f(&mut state)),
+        Err(_) => {
+            error!("filter state in use; failing closed");
+            None
+        }
+    }
+}
+
+/// What to do for a parked request whose wait is over.
+pub enum Resume {
+    /// Write these request headers, then let the request continue.
+    Allow {
+        context_id: u32,
+        headers: Vec<(String, String)>,
+        label: String,
+    },
+    /// Answer with this reply.
+    Deny {
+        context_id: u32,
+        reply: apirule_core::response::Deny,
+    },
+}
+
 /// Decides parked requests whose keys arrived (or whose wait is over) on behalf of their HTTP
-/// contexts, then gives the effective context back to the root.
+/// contexts, then gives the effective context back to the root. The decisions are made under
+/// the state and the host is called after it is released, so a callback Envoy runs during a
+/// reply or a resume (response headers, log) finds the state free and its edits are kept.
 pub fn resume_parked(shared: &Shared, root_id: u32) {
     let now = now_ms();
-    let mut state = shared.borrow_mut();
+    let due = with_state(shared, |state| plan_resumes(state, now)).unwrap_or_default();
+    for resume in due {
+        perform_resume(shared, resume, &mut |id| {
+            host::set_effective_context(id).is_ok()
+        });
+    }
+    let _ = host::set_effective_context(root_id);
+}
+
+/// The parked requests that are due, decided; the rest stay parked. Response edits of allowed
+/// requests are left in `resumed_edits` for their contexts before any host call.
+pub fn plan_resumes(state: &mut State, now: u64) -> Vec<Resume> {
     let parked = std::mem::take(&mut state.parked);
     let mut still = Vec::new();
+    let mut due = Vec::new();
     for p in parked {
         let rules = Rc::clone(&state.rules);
         let req = p.request.view();
@@ -184,80 +225,170 @@ pub fn resume_parked(shared: &Shared, root_id: u32) {
             let mut env = state.env(now, p.request.start_ms, &p.answers);
             decide(&rules, &req, &mut env)
         };
-        let act = match ready {
+        let context_id = p.context_id;
+        let deny = |mut reply: apirule_core::response::Deny| {
+            reply.headers.extend(p.response_headers.iter().cloned());
+            Resume::Deny { context_id, reply }
+        };
+        let resume = match ready {
             Decision::Pending(pending) => match pending.wait {
                 Wait::Keys(_) if now < p.deadline_ms => {
                     still.push(p);
                     continue;
                 }
-                Wait::Keys(_) => Act::Deny(pending.matched.keys_unavailable(&req)),
+                Wait::Keys(_) => deny(pending.matched.keys_unavailable(&req)),
                 // A call after waiting for keys cannot be made from here (it would answer the
                 // root context); no configuration produces it (jwt never falls through).
-                Wait::Call(_) => Act::Deny(apirule_core::response::ory(
+                Wait::Call(_) => deny(apirule_core::response::ory(
                     500,
                     apirule_core::response::DenyReason::IntrospectionFailed,
                 )),
             },
-            Decision::Deny(d) => Act::Deny(d.response),
-            Decision::Allow(a) => Act::Allow(
-                a.set_headers
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-                a.response,
-            ),
-        };
-        if host::set_effective_context(p.context_id).is_err() {
-            continue; // the client went away
-        }
-        match act {
-            Act::Allow(headers, mut edits) => {
-                state.metrics.inc(super::metrics::Counter::Allowed);
+            Decision::Deny(d) => deny(d.response),
+            Decision::Allow(a) => {
+                let mut edits = a.response;
                 edits.set.extend(p.response_headers.iter().cloned());
                 if !edits.is_empty() {
-                    state.resumed_edits.insert(p.context_id, edits);
+                    state.resumed_edits.insert(context_id, edits);
                 }
-                if !write_request_headers(&headers) {
-                    state
-                        .metrics
-                        .denied(apirule_core::response::DenyReason::Internal);
-                    reply(&apirule_core::response::Deny::internal(
-                        apirule_core::response::DenyReason::Internal,
-                    ));
-                    continue;
-                }
-                debug!(
-                    "resumed after keys arrived: {} {}",
-                    p.request.method,
-                    path_only(&p.request.path)
-                );
-                if let Err(code) = host::resume_request() {
-                    error!("could not resume a request (status {code})");
+                Resume::Allow {
+                    context_id,
+                    headers: a
+                        .set_headers
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                    label: format!("{} {}", p.request.method, path_only(&p.request.path)),
                 }
             }
-            Act::Deny(mut resp) => {
-                state.metrics.denied(resp.reason);
-                resp.headers.extend(p.response_headers.iter().cloned());
-                debug!(
-                    "deny {} after waiting -> {}",
-                    resp.reason.as_str(),
-                    resp.status
-                );
-                reply(&resp);
-            }
+        };
+        match &resume {
+            Resume::Allow { .. } => state.metrics.inc(super::metrics::Counter::Allowed),
+            Resume::Deny { reply, .. } => state.metrics.denied(reply.reason),
         }
+        due.push(resume);
     }
     state.parked = still;
-    drop(state);
-    let _ = host::set_effective_context(root_id);
+    due
 }
 
-enum Act {
-    Allow(Vec<(String, String)>, ResponseEdits),
-    Deny(apirule_core::response::Deny),
+/// Performs one resume in its context (`enter` makes it the effective one; false: the client
+/// went away). The state is not borrowed here.
+fn perform_resume(shared: &Shared, resume: Resume, enter: &mut dyn FnMut(u32) -> bool) {
+    match resume {
+        Resume::Allow {
+            context_id,
+            headers,
+            label,
+        } => {
+            if !enter(context_id) {
+                return;
+            }
+            if !write_request_headers(&headers) {
+                with_state(shared, |s| {
+                    s.resumed_edits.remove(&context_id);
+                    s.metrics
+                        .denied(apirule_core::response::DenyReason::Internal);
+                });
+                reply(&apirule_core::response::Deny::internal(
+                    apirule_core::response::DenyReason::Internal,
+                ));
+                return;
+            }
+            debug!("resumed after keys arrived: {label}");
+            if let Err(code) = host::resume_request() {
+                error!("could not resume a request (status {code})");
+            }
+        }
+        Resume::Deny {
+            context_id,
+            reply: resp,
+        } => {
+            if !enter(context_id) {
+                return;
+            }
+            debug!(
+                "deny {} after waiting -> {}",
+                resp.reason.as_str(),
+                resp.status
+            );
+            reply(&resp);
+        }
+    }
 }
 
 /// The path without its query: a query may carry a token (`?access_token=`), never logged.
 pub fn path_only(path: &str) -> &str {
     path.split(['?', '#']).next().unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A state without a host: counters are not defined with Envoy.
+    fn state(config: &str) -> Shared {
+        let config = apirule_core::config::PluginConfig::from_json(config.as_bytes())
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let (rules, _) =
+            apirule_core::compile::compile(&config).unwrap_or_else(|e| unreachable!("{e}"));
+        let rules = Rc::new(rules);
+        Rc::new(RefCell::new(State {
+            auth: rules.auth_state(),
+            crypto: HostCrypto::new(false),
+            fetch: FetchState::new(rules.jwks.len()),
+            parked: Vec::new(),
+            metrics: super::super::metrics::Metrics::default(),
+            exported_hits: (0, 0),
+            resumed_edits: HashMap::new(),
+            rules,
+        }))
+    }
+
+    /// Issue 14: the shell resumed parked requests while it held the state, so the response
+    /// callback Envoy runs during a resume found it busy and dropped its edits. Now the state is
+    /// released before the host is called: the callback's access succeeds and finds the edits.
+    #[test]
+    fn a_callback_during_a_resume_finds_the_state_free_and_the_edits_there() {
+        let shared = state(
+            r#"{"apiRules": [{"apiVersion": "gateway.kyma-project.io/v2", "kind": "APIRule",
+                "metadata": {"name": "a", "namespace": "t"},
+                "spec": {"hosts": ["a.example.com"], "gateway": "kyma-system/kyma-gateway",
+                         "service": {"name": "s", "port": 80},
+                         "rules": [{"path": "/x", "methods": ["GET"], "noAuth": true}]}}]}"#,
+        );
+        let request = OwnedRequest {
+            authority: "a.example.com".into(),
+            method: "GET".into(),
+            path: "/x".into(),
+            scheme: "https".into(),
+            headers: Vec::new(),
+            non_utf8: Vec::new(),
+            remote_address: String::new(),
+            protocol: String::new(),
+            start_ms: 0,
+        };
+        let parked = Parked {
+            context_id: 7,
+            deadline_ms: 10,
+            request,
+            answers: HashMap::new(),
+            response_headers: vec![("x-ratelimit-limit".into(), "5".into())],
+        };
+        let due = with_state(&shared, |s| {
+            s.parked.push(parked);
+            plan_resumes(s, 1)
+        })
+        .unwrap_or_default();
+        assert_eq!(due.len(), 1);
+        assert!(matches!(due[0], Resume::Allow { context_id: 7, .. }));
+        // What Envoy may run while the shell performs the resume: the context's response
+        // callback takes its edits. The state is free, and the edits are there.
+        let edits = with_state(&shared, |s| s.resumed_edits.remove(&7)).flatten();
+        assert!(edits.is_some_and(|e| e.set.iter().any(|(k, _)| k == "x-ratelimit-limit")));
+        // While something holds the state, access fails closed instead of panicking.
+        let held = shared.borrow_mut();
+        assert!(with_state(&shared, |_| ()).is_none());
+        drop(held);
+    }
 }
