@@ -19,7 +19,7 @@ fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// The `# args: ...` and `# expect: ...` lines of a fixture's leading comment.
+/// The values of the `# KEY: ...` lines in a fixture's leading comment (here `args`).
 fn header(path: &Path, key: &str) -> Vec<String> {
     let text = std::fs::read_to_string(path).unwrap();
     text.lines()
