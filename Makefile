@@ -13,7 +13,8 @@ STAMP    := $(VENV)/.installed
 IDP      := tests/idp/node_modules/.installed
 BENCHPY  := $(VENV)/.bench-installed
 
-.PHONY: build test run cli lint clean tools bench soak fuzz oci push publish .wasm-target .apt-tools
+.PHONY: build test standalone run cli lint clean tools bench soak fuzz oci push publish .wasm-target .apt-tools \
+	.stands-alone
 
 # ---- tools (idempotent) -----------------------------------------------------------------------
 tools: .wasm-target $(STAMP) $(IDP)
@@ -56,9 +57,21 @@ cli:
 
 # ---- test: unit tests of the core, then end to end through the real Envoy -----------------------
 # examples/crash.rs is the module that panics on purpose (tests/failure_policy_e2e.rs).
-test: build $(STAMP) $(IDP) .apt-tools
+test: .stands-alone build $(STAMP) $(IDP) .apt-tools
 	cargo build --locked --release --target $(TARGET) -p apirule-wasm --example crash
 	ENVOY=$(abspath $(ENVOY)) cargo test --locked --workspace
+
+# The repository stands alone: tests read only what it holds (fixtures in tests/fixtures, CRD
+# schemas in tests/crds), never a directory beside it. Fails on any such path in tests/, this
+# Makefile or .ci/ (installed packages under node_modules aside).
+.stands-alone:
+	@! grep -rnE --exclude-dir=node_modules '[.][.]/shared' tests Makefile .ci || \
+	  { echo "the lines above point beside the repository: put what they need in tests/fixtures"; exit 1; }
+
+# ---- standalone: the proof of the above (.ci/standalone): the committed tree, copied into an empty
+# temporary directory, passes the fixture-dependent tests; reuses the built module, Envoy and tools.
+standalone: build $(STAMP) $(IDP)
+	.ci/standalone
 
 # ---- oci / push: the module as an OCI image Istio can pull (no Docker daemon) -------------------
 TAG      ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)

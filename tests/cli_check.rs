@@ -1,5 +1,6 @@
-//! `apirule check` as a user runs it: on Kyma's examples and on broken variants whose expected
-//! Kyma messages are written at the top of each fixture (`# expect: ...`).
+//! `apirule check` as a user runs it: on the APIRules in tests/fixtures/apirules (each Ready), and
+//! on broken ones in tests/fixtures/invalid whose expected Kyma messages are written at the top of
+//! each fixture (`# expect: ...`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -18,44 +19,95 @@ fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-#[test]
-fn valid_kyma_examples_are_ready() {
-    let dir = common::reference().join("kyma-examples");
-    for name in [
-        "01-v2-noauth-sample-cr.yaml",
-        "02-v2-noauth-three-rules-short-host.yaml",
-        "04-v2-extauth-with-jwt-restrictions.yaml",
-        "05-v2-short-host.yaml",
-        "08-v1beta1-ory-oauth2-introspection.yaml",
-    ] {
-        let file = dir.join(name);
-        // Example 04 names an authorizer: Kyma looks it up in Istio's mesh ConfigMap.
-        let mesh = common::repo().join("tests/fixtures/istio-mesh.yaml");
-        let out = apirule(&[
-            "check",
-            "--default-domain",
-            "local.kyma.dev",
-            file.to_str().unwrap(),
-            mesh.to_str().unwrap(),
-        ]);
-        assert!(out.status.success(), "{name}: {}", stdout(&out));
+/// The values of the `# KEY: ...` lines in a fixture's leading comment (here `args`).
+fn header(path: &Path, key: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines()
+        .take_while(|l| l.starts_with('#'))
+        .filter_map(|l| l.strip_prefix(&format!("# {key}: ")))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The YAML files of a fixture directory, each headed by a comment saying what it exercises.
+fn fixture_files(dir: &str) -> Vec<std::path::PathBuf> {
+    let dir = common::repo().join("tests/fixtures").join(dir);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    for f in &files {
+        assert_eq!(
+            f.extension().and_then(|e| e.to_str()),
+            Some("yaml"),
+            "{}",
+            f.display()
+        );
+        let text = std::fs::read_to_string(f).unwrap();
         assert!(
-            stdout(&out).trim_end().ends_with(": Ready"),
-            "{name}: {}",
-            stdout(&out)
+            text.starts_with("# "),
+            "{} has no heading comment",
+            f.display()
         );
     }
+    files
 }
 
 #[test]
-fn examples_with_placeholders_are_reported() {
-    let dir = common::reference().join("kyma-examples");
-    let file = dir.join("07-v2-jwt-custom-tls-gateway.yaml");
+fn valid_fixture_apirules_are_ready() {
+    // extAuth rules name an authorizer: Kyma looks it up in Istio's mesh ConfigMap.
+    let mesh = common::fixture("istio-mesh.yaml");
+    let files = fixture_files("apirules");
+    let mut versions = std::collections::BTreeSet::new();
+    for file in &files {
+        let name = file.file_name().unwrap().to_string_lossy();
+        let mut args = vec!["check", "--default-domain", "local.kyma.dev"];
+        let extra: Vec<String> = header(file, "args")
+            .iter()
+            .flat_map(|a| a.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+            .collect();
+        args.extend(extra.iter().map(String::as_str));
+        args.extend([file.to_str().unwrap(), mesh.to_str().unwrap()]);
+        let out = apirule(&args);
+        let text = stdout(&out);
+        assert!(out.status.success(), "{name}: {text}");
+        assert_eq!(
+            text.lines().count(),
+            1,
+            "{name}: one APIRule per file: {text}"
+        );
+        assert!(
+            text.trim_end().ends_with(" APIRule): Ready"),
+            "{name}: {text}"
+        );
+        versions.insert(
+            text.split("gateway.kyma-project.io/")
+                .nth(1)
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    assert!(files.len() >= 12, "only {} fixtures", files.len());
+    assert_eq!(
+        versions.into_iter().collect::<Vec<_>>(),
+        ["v1beta1", "v2", "v2alpha1"],
+        "every APIRule version Kyma serves"
+    );
+}
+
+#[test]
+fn placeholder_templates_are_reported() {
+    // A documentation template with its `${...}` placeholders left in, checked without a domain.
+    let file = common::fixture("invalid/v2-placeholder-host.yaml");
     let out = apirule(&["check", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
     assert!(
-        text.contains("test/httpbin-tls (gateway.kyma-project.io/v2 APIRule): Error"),
+        text.contains("docs/docs-tls (gateway.kyma-project.io/v2 APIRule): Error"),
         "{text}"
     );
     assert!(text.contains("Validation errors: Attribute '.spec.hosts[0]': Host must be a lowercase RFC 1123 label"), "{text}");
@@ -63,10 +115,8 @@ fn examples_with_placeholders_are_reported() {
 
 #[test]
 fn broken_fixtures_get_kymas_messages() {
-    let dir = common::repo().join("tests/fixtures/invalid");
     let mut checked = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
+    for path in fixture_files("invalid") {
         check_fixture(&path);
         checked += 1;
     }

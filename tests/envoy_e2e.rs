@@ -87,14 +87,15 @@ fn rule_timeout_is_enforced_by_envoy() {
     assert!(started.elapsed() < std::time::Duration::from_secs(4));
 }
 
-fn example(name: &str) -> Value {
-    let mut docs = yaml_documents(&reference().join("kyma-examples").join(name));
-    assert_eq!(docs.len(), 1, "{name}");
+/// The one APIRule in `tests/fixtures/<path>`.
+fn apirule_fixture(path: &str) -> Value {
+    let mut docs = yaml_documents(&fixture(path));
+    assert_eq!(docs.len(), 1, "{path}");
     docs.remove(0)
 }
 
 #[test]
-fn kyma_examples_route_as_their_docs_say() {
+fn fixture_apirules_route_as_kyma_routes_them() {
     let upstream = Upstream::start();
     let broken = json!({
         "apiVersion": "gateway.kyma-project.io/v2", "kind": "APIRule",
@@ -112,17 +113,18 @@ fn kyma_examples_route_as_their_docs_say() {
     });
     let rules = [
         wildcard,
-        example("01-v2-noauth-sample-cr.yaml"),
-        example("02-v2-noauth-three-rules-short-host.yaml"),
-        example("04-v2-extauth-with-jwt-restrictions.yaml"),
-        example("05-v2-short-host.yaml"),
-        // Placeholders (`{YOUR_TENANT}`, `${...}`, `$ISSUER`): invalid, logged, expose nothing.
-        example("03-v2-jwt-migrated-two-rules.yaml"),
-        example("06-v2-rule-level-service-override.yaml"),
-        example("07-v2-jwt-custom-tls-gateway.yaml"),
+        apirule_fixture("apirules/v2-noauth-catch-all.yaml"),
+        apirule_fixture("apirules/v2-short-host-three-rules.yaml"),
+        apirule_fixture("apirules/v2-extauth-jwt-restrictions.yaml"),
+        apirule_fixture("apirules/v2-short-host.yaml"),
+        apirule_fixture("apirules/v2-rule-level-service.yaml"),
+        // Placeholders (`{TENANT}`, `${...}`): invalid, logged, expose nothing.
+        apirule_fixture("invalid/v2-jwt-placeholder-issuer.yaml"),
+        apirule_fixture("invalid/v2-placeholder-host.yaml"),
         broken,
     ];
-    // 04 names the authorizer `x-ext-authz`: the test authorizer, as Istio's mesh config would.
+    // The extAuth rule names the authorizer `x-ext-authz`: the test authorizer, as Istio's mesh
+    // config would.
     let authz = Authz::start();
     let mut config: serde_json::Value =
         serde_json::from_str(&plugin_config(&rules, Some("local.kyma.dev"))).unwrap();
@@ -138,44 +140,62 @@ fn kyma_examples_route_as_their_docs_say() {
         },
     );
 
-    // 01: foo.bar, `/*` GET, spec timeout 360.
-    let r = envoy.get("foo.bar", "/anything/deep/path");
+    // v2-noauth-catch-all: catalog.shop.example, `/*` GET, spec timeout 420.
+    let catalog = "catalog.shop.example";
+    let r = envoy.get(catalog, "/anything/deep/path");
     assert_eq!(r.status, 200);
     assert_eq!(
         r.upstream_header("X-Envoy-Expected-Rq-Timeout-Ms")
             .as_deref(),
-        Some("360000")
+        Some("420000")
     );
     assert_eq!(
-        envoy.send("POST", "foo.bar", "/anything", &[], "").status,
+        envoy.send("POST", catalog, "/anything", &[], "").status,
         404
     );
 
-    // 02: short host `httpbin` + defaultDomain; POST /anything, HEAD /headers, GET /{**}.
-    assert_eq!(envoy.send("POST", HOST, "/anything", &[], "").status, 200);
-    assert_eq!(envoy.send("HEAD", HOST, "/headers", &[], "").status, 200);
-    assert_eq!(envoy.get(HOST, "/anything/x").status, 200);
-    assert_eq!(envoy.get(HOST, "/").status, 200);
-    assert_eq!(envoy.send("PUT", HOST, "/anything", &[], "").status, 404);
-    assert_eq!(envoy.send("POST", HOST, "/post", &[], "").status, 404);
+    // v2-short-host-three-rules: short host `orders` + defaultDomain; POST and PATCH /anything,
+    // HEAD /headers, GET /{**}; Kyma's default timeout.
+    let orders = "orders.local.kyma.dev";
+    let r = envoy.send("POST", orders, "/anything", &[], "");
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.upstream_header("X-Envoy-Expected-Rq-Timeout-Ms")
+            .as_deref(),
+        Some("180000")
+    );
+    assert_eq!(
+        envoy.send("PATCH", orders, "/anything", &[], "").status,
+        200
+    );
+    assert_eq!(envoy.send("HEAD", orders, "/headers", &[], "").status, 200);
+    assert_eq!(envoy.get(orders, "/anything/x").status, 200);
+    assert_eq!(envoy.get(orders, "/").status, 200);
+    assert_eq!(envoy.send("PUT", orders, "/anything", &[], "").status, 404);
+    assert_eq!(envoy.send("POST", orders, "/post", &[], "").status, 404);
+    assert_eq!(envoy.send("PATCH", orders, "/patch", &[], "").status, 404);
 
-    // 04: the authorizer decides first (its own 403), then the restrictions: allowed by the
-    // authorizer but without a token, RBAC's 403.
-    let r = envoy.get("na.example.com", "/get");
+    // v2-extauth-jwt-restrictions: the authorizer decides first (its own 403), then the
+    // restrictions: allowed by the authorizer but without a token, RBAC's 403.
+    let reports = "reports.billing.example";
+    let r = envoy.get(reports, "/get");
     assert_eq!(r.status, 403);
     assert!(r.body.starts_with("denied by ext_authz"), "{r:?}");
-    let r = envoy.send(
-        "GET",
-        "na.example.com",
-        "/get",
-        &[("x-ext-authz", "allow")],
-        "",
-    );
+    let r = envoy.send("GET", reports, "/get", &[("x-ext-authz", "allow")], "");
     assert_eq!((r.status, r.body.as_str()), (403, "RBAC: access denied"));
 
-    // 05: `myapp` GET /headers only.
-    assert_eq!(envoy.get("myapp.local.kyma.dev", "/headers").status, 200);
-    assert_eq!(envoy.get("myapp.local.kyma.dev", "/ip").status, 404);
+    // v2-short-host: `inventory` GET /headers only.
+    assert_eq!(
+        envoy.get("inventory.local.kyma.dev", "/headers").status,
+        200
+    );
+    assert_eq!(envoy.get("inventory.local.kyma.dev", "/ip").status, 404);
+
+    // v2-rule-level-service: both rules served, whichever service each names; nothing else.
+    let portal = "portal.local.kyma.dev";
+    assert_eq!(envoy.get(portal, "/headers").status, 200);
+    assert_eq!(envoy.get(portal, "/ip").status, 200);
+    assert_eq!(envoy.get(portal, "/get").status, 404);
 
     // Wildcard host: any subdomain; Kyma forwards the request's authority as x-forwarded-host.
     let r = envoy.get("a.b.wild.kyma.dev:8443", "/headers");
@@ -199,13 +219,17 @@ fn kyma_examples_route_as_their_docs_say() {
         .lines()
         .filter(|l| l.contains("is invalid and exposes nothing"))
         .collect();
-    assert_eq!(invalid.len(), 4, "{}", invalid.join("\n"));
+    assert_eq!(invalid.len(), 3, "{}", invalid.join("\n"));
     assert!(log.contains("test/broken (gateway.kyma-project.io/v2 APIRule) is invalid and exposes nothing: Validation errors: Attribute '.spec.rules[0].path': Only one {**} operator is allowed in the path."));
     assert!(
-        log.contains("test/httpbin (gateway.kyma-project.io/v2 APIRule) is invalid"),
-        "03 duplicates 02's name"
+        log.contains("shop/orders (gateway.kyma-project.io/v2 APIRule) is invalid"),
+        "the placeholder issuer has the name of the valid three-rule APIRule"
     );
-    assert!(log.contains("serving 5 APIRules"));
+    assert!(
+        log.contains("docs/docs-tls (gateway.kyma-project.io/v2 APIRule) is invalid"),
+        "{log}"
+    );
+    assert!(log.contains("serving 6 APIRules"), "{log}");
 }
 
 #[test]
@@ -246,7 +270,8 @@ fn v1beta1_oathkeeper_rules_deny_with_oathkeepers_body() {
         old,
         api_open,
         api_jwt,
-        example("08-v1beta1-ory-oauth2-introspection.yaml"),
+        apirule_fixture("apirules/v1beta1-oauth2-introspection.yaml"),
+        apirule_fixture("apirules/v1beta1-unenforced-strategies.yaml"),
     ];
     let envoy = Envoy::start(&upstream, &plugin_config(&rules, Some("local.kyma.dev")));
 
@@ -290,14 +315,29 @@ fn v1beta1_oathkeeper_rules_deny_with_oathkeepers_body() {
         "Api with JWT: not enforced yet, denied"
     );
 
-    // 08: oauth2_introspection (not enforced by this build): Oathkeeper's 401 body.
-    let r = envoy.get("foo.bar", "/anything");
-    assert_eq!(r.status, 401);
-    assert_eq!(r.header("content-type"), Some("application/json"));
-    let body: Value = serde_json::from_str(&r.body).unwrap();
+    // v1beta1-oauth2-introspection without a token, and each strategy this build does not
+    // enforce: Oathkeeper's 401 body, nothing passed.
+    for (method, host, path) in [
+        ("GET", "ledger.accounts.example", "/anything"),
+        ("GET", "archive.records.example", "/anonymous"),
+        ("GET", "archive.records.example", "/closed"),
+        ("GET", "archive.records.example", "/session"),
+        ("POST", "archive.records.example", "/machine"),
+    ] {
+        let r = envoy.send(method, host, path, &[], "");
+        assert_eq!(r.status, 401, "{method} {host}{path}");
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        let body: Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(
+            body,
+            json!({"error": {"code": 401, "status": "Unauthorized", "message": "The request could not be authorized"}}),
+            "{method} {host}{path}"
+        );
+    }
     assert_eq!(
-        body,
-        json!({"error": {"code": 401, "status": "Unauthorized", "message": "The request could not be authorized"}})
+        envoy.get("archive.records.example", "/machine").status,
+        404,
+        "method not listed"
     );
 }
 

@@ -21,13 +21,18 @@ fn apirule(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// tests/crd_validate.py with CRDs from tests/crds: every object valid, or the test fails.
 fn crd_validate(crds: &[&str], objects: &std::path::Path) -> String {
+    crd_validate_all(crds, &[objects.to_path_buf()])
+}
+
+fn crd_validate_all(crds: &[&str], objects: &[std::path::PathBuf]) -> String {
     let mut cmd = Command::new(repo().join(".venv/bin/python"));
     cmd.arg(repo().join("tests/crd_validate.py"));
     for c in crds {
-        cmd.arg(reference().join("crds").join(c));
+        cmd.arg(crd(c));
     }
-    let out = cmd.arg("--").arg(objects).output().unwrap();
+    let out = cmd.arg("--").args(objects).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
@@ -38,16 +43,16 @@ fn crd_validate(crds: &[&str], objects: &std::path::Path) -> String {
 }
 
 #[test]
-fn istio_rendering_and_the_shipped_wasm_plugin_match_istio_crds() {
-    let ex = reference().join("kyma-examples");
+fn istio_rendering_and_the_shipped_wasm_plugin_match_the_crds() {
     let files: Vec<String> = [
-        "01-v2-noauth-sample-cr.yaml",
-        "02-v2-noauth-three-rules-short-host.yaml",
-        "05-v2-short-host.yaml",
-        "06-v2-rule-level-service-override.yaml",
+        "apirules/v2-noauth-catch-all.yaml",
+        "apirules/v2-short-host-three-rules.yaml",
+        "apirules/v2-short-host.yaml",
+        "apirules/v2-rule-level-service.yaml",
+        "invalid/v2-placeholder-host.yaml",
     ]
     .iter()
-    .map(|f| ex.join(f).to_string_lossy().into_owned())
+    .map(|f| fixture(f).to_string_lossy().into_owned())
     .collect();
     let mut args = vec![
         "render",
@@ -59,11 +64,11 @@ fn istio_rendering_and_the_shipped_wasm_plugin_match_istio_crds() {
     ];
     args.extend(files.iter().map(String::as_str));
     let (code, yaml, err) = apirule(&args);
-    assert_eq!(code, 1, "06 has a placeholder host and is left out: {err}");
-    assert!(
-        err.contains("httpbin/multi-workload is not rendered"),
-        "{err}"
+    assert_eq!(
+        code, 1,
+        "docs-tls has a placeholder host and is left out: {err}"
     );
+    assert!(err.contains("docs/docs-tls is not rendered"), "{err}");
     let dir = scratch("render");
     let path = dir.join("istio.yaml");
     std::fs::write(&path, &yaml).unwrap();
@@ -72,31 +77,57 @@ fn istio_rendering_and_the_shipped_wasm_plugin_match_istio_crds() {
         &path,
     );
     assert!(report.contains("valid WasmPlugin apirule-wasm"), "{report}");
-    assert!(report.contains("4 objects valid"), "{report}");
+    assert!(report.contains("5 objects valid"), "{report}");
 
     // What the VirtualService says: routes in rule order, methods, timeouts, destinations.
     let docs: Vec<Value> = yaml_documents(&path);
     let vs = docs
         .iter()
-        .find(|d| d["kind"] == "VirtualService" && d["metadata"]["name"] == "httpbin")
+        .find(|d| d["kind"] == "VirtualService" && d["metadata"]["name"] == "orders")
         .unwrap();
-    assert_eq!(vs["spec"]["hosts"][0], "httpbin.local.kyma.dev");
+    assert_eq!(vs["metadata"]["namespace"], "shop");
+    assert_eq!(vs["spec"]["hosts"][0], "orders.local.kyma.dev");
     assert_eq!(vs["spec"]["gateways"][0], "kyma-system/kyma-gateway");
     let http = vs["spec"]["http"].as_array().unwrap();
     assert_eq!(http.len(), 3);
     assert_eq!(http[0]["match"][0]["uri"]["regex"], "^/anything$");
-    assert_eq!(http[0]["match"][0]["method"]["regex"], "^(POST)$");
+    assert_eq!(http[0]["match"][0]["method"]["regex"], "^(POST|PATCH)$");
+    assert_eq!(http[1]["match"][0]["method"]["regex"], "^(HEAD)$");
     assert_eq!(
         http[2]["route"][0]["destination"]["host"],
-        "httpbin.test.svc.cluster.local"
+        "orders.shop.svc.cluster.local"
     );
     assert_eq!(http[2]["timeout"], "180s");
-    let sample = docs
+    let catalog = docs
         .iter()
-        .find(|d| d["metadata"]["name"] == "service-exposed")
+        .find(|d| d["metadata"]["name"] == "catalog")
         .unwrap();
-    assert_eq!(sample["spec"]["http"][0]["match"][0]["uri"]["prefix"], "/");
-    assert_eq!(sample["spec"]["http"][0]["timeout"], "360s");
+    let route = &catalog["spec"]["http"][0];
+    assert_eq!(route["match"][0]["uri"]["prefix"], "/");
+    assert_eq!(route["timeout"], "420s");
+    assert_eq!(
+        route["route"][0]["destination"],
+        serde_json::json!({"host": "catalog-web.storefront.svc.cluster.local", "port": {"number": 8080}})
+    );
+    // A rule-level service routes its rule elsewhere; the others keep the APIRule's service.
+    let portal = docs
+        .iter()
+        .find(|d| d["metadata"]["name"] == "portal")
+        .unwrap();
+    assert_eq!(portal["spec"]["hosts"][0], "portal.local.kyma.dev");
+    let destinations: Vec<&Value> = portal["spec"]["http"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["route"][0]["destination"])
+        .collect();
+    assert_eq!(
+        destinations,
+        [
+            &serde_json::json!({"host": "portal-web.web.svc.cluster.local", "port": {"number": 8000}}),
+            &serde_json::json!({"host": "portal-api.backend.svc.cluster.local", "port": {"number": 9090}}),
+        ]
+    );
     let wp = &docs[0];
     assert_eq!(wp["spec"]["phase"], "AUTHN");
     assert_eq!(wp["spec"]["failStrategy"], "FAIL_RELOAD");
@@ -107,9 +138,8 @@ fn istio_rendering_and_the_shipped_wasm_plugin_match_istio_crds() {
         .iter()
         .map(|o| o["metadata"]["name"].as_str().unwrap())
         .collect();
-    assert_eq!(served.len(), 3, "{served:?}");
-    assert!(!served.contains(&"multi-workload"), "{served:?}");
-    assert_eq!(err.matches("multi-workload").count(), 1, "{err}");
+    assert_eq!(served, ["catalog", "orders", "inventory", "portal"]);
+    assert_eq!(err.matches("docs-tls").count(), 1, "{err}");
     for (name, ns) in docs
         .iter()
         .skip(1)
@@ -126,11 +156,11 @@ fn istio_rendering_and_the_shipped_wasm_plugin_match_istio_crds() {
             && nameless
                 .iter()
                 .all(|l| l.contains("rendered in namespace \"default\"")),
-        "01 has no namespace: {err}"
+        "catalog has no namespace: {err}"
     );
 
     // The image is required, and a checksum must be the 64 hex digits the CRD allows.
-    let one = ex.join("01-v2-noauth-sample-cr.yaml");
+    let one = fixture("apirules/v2-noauth-catch-all.yaml");
     let one = one.to_str().unwrap();
     let (code, _, err) = apirule(&["render", "--istio", "--default-domain", "d.example", one]);
     assert_eq!(code, 2, "{err}");
@@ -165,6 +195,24 @@ fn istio_rendering_and_the_shipped_wasm_plugin_match_istio_crds() {
     let shipped = repo().join("wasm-plugin.yaml");
     let report = crd_validate(&["istio-wasmplugins.yaml"], &shipped);
     assert!(report.contains("valid WasmPlugin apirule-wasm"), "{report}");
+    // Its APIRules and RateLimits, as objects, are what Kyma's CRDs (the API server) accept.
+    let docs = yaml_documents(&shipped);
+    let plugin = &docs[0]["spec"]["pluginConfig"];
+    let objects: Vec<&Value> = ["apiRules", "rateLimits"]
+        .iter()
+        .flat_map(|k| plugin[k].as_array().unwrap())
+        .collect();
+    let embedded = scratch("shipped").join("objects.yaml");
+    let yaml: Vec<String> = objects
+        .iter()
+        .map(|o| serde_norway::to_string(o).unwrap())
+        .collect();
+    std::fs::write(&embedded, yaml.join("---\n")).unwrap();
+    let report = crd_validate(&["kyma-apirules.yaml", "kyma-ratelimits.yaml"], &embedded);
+    assert!(
+        report.contains(&format!("{} objects valid", objects.len())) && !report.contains("skipped"),
+        "{report}"
+    );
     let (code, out, _) = apirule(&["check", shipped.to_str().unwrap()]);
     assert_eq!(
         (code, out.trim()),
@@ -173,6 +221,22 @@ fn istio_rendering_and_the_shipped_wasm_plugin_match_istio_crds() {
             "default/httpbin (gateway.kyma-project.io/v2 APIRule): Ready\n\
              istio-system/gateway (gateway.kyma-project.io/v1alpha1 RateLimit): Ready"
         )
+    );
+}
+
+/// The APIRule fixtures `apirule check` calls Ready are also what the API server accepts: valid
+/// against Kyma's CRD (its OpenAPI schema; the CEL rules are `apirule check`'s part).
+#[test]
+fn fixture_apirules_match_kymas_crd() {
+    let dir = repo().join("tests/fixtures/apirules");
+    let files: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let report = crd_validate_all(&["kyma-apirules.yaml"], &files);
+    assert!(
+        report.contains(&format!("{} objects valid", files.len())) && !report.contains("skipped"),
+        "{report}"
     );
 }
 

@@ -14,14 +14,18 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `shared/reference` beside the repository (CI clones with `shared/` next to it).
-pub fn reference() -> PathBuf {
-    let p = repo().join("../shared/reference");
-    assert!(
-        p.is_dir(),
-        "{} is missing: shared/ must sit beside the repository",
-        p.display()
-    );
+/// A file under `tests/fixtures/` (APIRules in `apirules/`, broken ones in `invalid/`). Tests read
+/// only what the repository holds: nothing beside it (`make test` checks, see the Makefile).
+pub fn fixture(path: &str) -> PathBuf {
+    let p = repo().join("tests/fixtures").join(path);
+    assert!(p.is_file(), "{} is missing", p.display());
+    p
+}
+
+/// A CRD schema under `tests/crds/` (upstream's, descriptions removed by `tests/crds/strip.py`).
+pub fn crd(name: &str) -> PathBuf {
+    let p = repo().join("tests/crds").join(name);
+    assert!(p.is_file(), "{} is missing", p.display());
     p
 }
 
