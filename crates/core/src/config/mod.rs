@@ -176,12 +176,10 @@ impl PluginConfig {
 
     fn parse(bytes: &[u8]) -> Result<PluginConfig, ConfigError> {
         let de = &mut serde_json::Deserializer::from_slice(bytes);
-        serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
+        deserialize_at(de).map_err(|(path, inner)| {
             if inner.is_syntax() || inner.is_eof() {
                 ConfigError(format!("plugin configuration is not valid JSON: {inner}"))
-            } else if path == "." {
+            } else if path.is_empty() || path == "." {
                 ConfigError(format!("plugin configuration: {inner}"))
             } else {
                 ConfigError(format!("plugin configuration: .{path}: {inner}"))
@@ -272,15 +270,35 @@ pub fn typed<T: serde::de::DeserializeOwned>(
     value: &Value,
     prefix: &str,
 ) -> Result<T, (String, String)> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let path = if path == "." {
+    deserialize_at(value).map_err(|(path, e)| {
+        let path = if path.is_empty() || path == "." {
             prefix.to_owned()
         } else {
             format!("{prefix}.{path}")
         };
-        (path, e.into_inner().to_string())
+        (path, e.to_string())
     })
+}
+
+/// Deserialises with the path of the failing field. The native build (the `apirule` tool, whose
+/// messages users read first) tracks it with serde_path_to_error; the module, where that costs
+/// about 100 KiB of code for every type it reads, names the object and lets the error say what.
+#[cfg(not(target_arch = "wasm32"))]
+fn deserialize_at<'de, T, D>(de: D) -> Result<T, (String, D::Error)>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    serde_path_to_error::deserialize(de).map_err(|e| (e.path().to_string(), e.into_inner()))
+}
+
+#[cfg(target_arch = "wasm32")]
+fn deserialize_at<'de, T, D>(de: D) -> Result<T, (String, D::Error)>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    T::deserialize(de).map_err(|e| (String::new(), e))
 }
 
 #[cfg(test)]
