@@ -9,7 +9,7 @@ use crate::matcher::host::normalize_authority;
 pub fn explain(rules: &RuleSet, req: &Request<'_>, env: &mut AuthEnv<'_>) -> Vec<String> {
     let mut out = Vec::new();
     let host = normalize_authority(req.authority);
-    let path = req.path.split(['?', '#']).next().unwrap_or("");
+    let path = crate::request::path_without_query(req.path);
     if let Some(why) = crate::matcher::canonical::ambiguity(path) {
         out.push(format!(
             "path {path}: ambiguous ({why}); refused before any rule"

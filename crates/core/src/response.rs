@@ -149,7 +149,7 @@ impl Deny {
     /// Envoy jwt_authn's 401: the status text as body, and RFC 6750's challenge. The realm is the
     /// request URI without its query (Envoy keeps the query; it may carry the token itself).
     pub fn jwt_invalid(error: JwtError, req: &Request<'_>) -> Deny {
-        let path = req.path.split(['?', '#']).next().unwrap_or("");
+        let path = crate::request::path_without_query(req.path);
         let mut realm = format!(
             "{}://{}{}",
             if req.scheme.is_empty() {

@@ -317,10 +317,8 @@ fn perform_resume(shared: &Shared, resume: Resume, enter: &mut dyn FnMut(u32) ->
     }
 }
 
-/// The path without its query: a query may carry a token (`?access_token=`), never logged.
-pub fn path_only(path: &str) -> &str {
-    path.split(['?', '#']).next().unwrap_or("")
-}
+/// The path without its query, for logs: a query may carry a token (`?access_token=`).
+pub use apirule_core::request::path_without_query as path_only;
 
 #[cfg(test)]
 mod tests {

@@ -113,12 +113,8 @@ impl IntrospectionRule {
             .filter(|u| !u.is_empty())
             .or_else(|| default_url.map(str::to_owned))
             .unwrap_or_default();
-        let strategy = match raw.scope_strategy.as_deref() {
-            None | Some("exact") => ScopeStrategy::Exact,
-            Some("hierarchic") => ScopeStrategy::Hierarchic,
-            Some("wildcard") => ScopeStrategy::Wildcard,
-            Some(_) => ScopeStrategy::None,
-        };
+        // Kyma's global configuration sets `exact` for introspection.
+        let strategy = ScopeStrategy::parse(raw.scope_strategy.as_deref(), ScopeStrategy::Exact);
         let pre_auth = match raw.pre_authorization {
             Some(p) if p.enabled => Some(PreAuth {
                 upstream: target(&p.token_url, clusters)

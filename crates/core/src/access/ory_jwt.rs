@@ -40,6 +40,19 @@ pub enum TokenFrom {
     Cookie(String),
 }
 
+impl ScopeStrategy {
+    /// Oathkeeper's `scope_strategy`: absent means `default`; anything unknown acts as `none`.
+    pub fn parse(name: Option<&str>, default: ScopeStrategy) -> ScopeStrategy {
+        match name {
+            None => default,
+            Some("exact") => ScopeStrategy::Exact,
+            Some("hierarchic") => ScopeStrategy::Hierarchic,
+            Some("wildcard") => ScopeStrategy::Wildcard,
+            Some(_) => ScopeStrategy::None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScopeStrategy {
     Exact,
@@ -69,14 +82,7 @@ impl OryJwtRule {
     ) -> Result<OryJwtRule, String> {
         let raw: RawConfig =
             serde_json::from_value(config.clone()).map_err(|e| format!("jwt config: {e}"))?;
-        let strategy = match raw.scope_strategy.as_deref() {
-            None => default_strategy,
-            Some("exact") => ScopeStrategy::Exact,
-            Some("hierarchic") => ScopeStrategy::Hierarchic,
-            Some("wildcard") => ScopeStrategy::Wildcard,
-            // Oathkeeper: anything else acts as `none`.
-            Some(_) => ScopeStrategy::None,
-        };
+        let strategy = ScopeStrategy::parse(raw.scope_strategy.as_deref(), default_strategy);
         let allowed: Vec<Alg> = if raw.allowed_algorithms.is_empty() {
             vec![Alg::RS256]
         } else {

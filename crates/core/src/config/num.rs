@@ -67,35 +67,12 @@ pub fn duration_ms(value: &serde_json::Value) -> Result<u64, String> {
             .filter(|f| *f >= 0.0 && f.is_finite())
             .map(|f| (f * 1000.0) as u64)
             .ok_or_else(|| format!("invalid duration {n}")),
-        serde_json::Value::String(s) => {
-            let mut total = 0u64;
-            let mut rest = s.as_str();
-            if rest.is_empty() {
-                return Err("empty duration".into());
-            }
-            while !rest.is_empty() {
-                let digits = rest
-                    .find(|c: char| !c.is_ascii_digit())
-                    .unwrap_or(rest.len());
-                let number: u64 = rest[..digits]
-                    .parse()
-                    .map_err(|_| format!("invalid duration {s:?}"))?;
-                rest = &rest[digits..];
-                let unit_len = rest
-                    .find(|c: char| c.is_ascii_digit())
-                    .unwrap_or(rest.len());
-                let factor = match &rest[..unit_len] {
-                    "ms" => 1,
-                    "s" => 1000,
-                    "m" => 60_000,
-                    "h" => 3_600_000,
-                    _ => return Err(format!("invalid duration {s:?}: use ms, s, m or h")),
-                };
-                total = total.saturating_add(number.saturating_mul(factor));
-                rest = &rest[unit_len..];
-            }
-            Ok(total)
-        }
+        // Go's time.ParseDuration, as Oathkeeper and Kubernetes read durations; never negative.
+        serde_json::Value::String(s) => match super::ratelimit::go_duration_ns(s) {
+            Ok(ns) if ns >= 0 => Ok(u64::try_from(ns / 1_000_000).unwrap_or(u64::MAX)),
+            Ok(_) => Err(format!("invalid duration {s:?}: negative")),
+            Err(e) => Err(e),
+        },
         other => Err(format!("invalid duration {other}")),
     }
 }
@@ -111,6 +88,8 @@ mod duration_tests {
         assert_eq!(duration_ms(&json!("1h30m")), Ok(5_400_000));
         assert_eq!(duration_ms(&json!("250ms")), Ok(250));
         assert_eq!(duration_ms(&json!(2)), Ok(2000));
+        assert_eq!(duration_ms(&json!("1.5s")), Ok(1500), "Go's fractions");
+        assert!(duration_ms(&json!("-1s")).is_err());
         assert!(duration_ms(&json!("5 s")).is_err());
         assert!(duration_ms(&json!("")).is_err());
         assert!(duration_ms(&json!("10")).is_err());
