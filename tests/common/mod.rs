@@ -930,3 +930,19 @@ impl TlsFront {
         }
     }
 }
+
+/// The filter never panicked: no panic message of ours, no trap of the VM in Envoy's log.
+pub fn assert_no_wasm_failure(envoy: &Envoy) {
+    let log = envoy.log();
+    for marker in [
+        "panicked",
+        "Function: proxy_on",
+        "RuntimeError",
+        "unreachable",
+    ] {
+        assert!(
+            !log.contains(marker),
+            "Envoy's log shows a wasm failure ({marker}):\n{log}"
+        );
+    }
+}
