@@ -34,33 +34,37 @@ pub fn small_api_rules(n: usize) -> Vec<Value> {
         .collect()
 }
 
-/// The JSON size of the rendered WasmPlugin for `n` APIRules, plain and compact.
-fn plugin_bytes(n: usize) -> (usize, usize) {
+/// The JSON size of the rendered WasmPlugin for `n` APIRules, `compact` or plain.
+fn plugin_bytes_of(n: usize, compact: bool) -> usize {
     let config_json = json!({"apiRules": small_api_rules(n)});
     let config = PluginConfig::from_json(config_json.to_string().as_bytes()).unwrap();
     let image = "oci://registry.example.com/kyma/apirule-wasm@sha256:0000000000000000000000000000000000000000000000000000000000000000";
-    let size = |cfg: &Value| {
-        let docs = istio(cfg, &config, image, None).unwrap();
-        serde_json::to_vec(&docs[0]).unwrap().len()
+    let cfg = if compact {
+        compacted(&config_json)
+    } else {
+        config_json
     };
-    (size(&config_json), size(&compacted(&config_json)))
+    let docs = istio(&cfg, &config, image, None).unwrap();
+    serde_json::to_vec(&docs[0]).unwrap().len()
 }
 
-/// The largest `n` whose WasmPlugin stays within `limit`: an estimate from the bytes per APIRule,
-/// then exact renderings stepping by 1000, 100, 10 and 1 to the boundary.
+fn plugin_bytes(n: usize) -> (usize, usize) {
+    (plugin_bytes_of(n, false), plugin_bytes_of(n, true))
+}
+
+/// The largest `n` whose WasmPlugin stays within `limit`: an estimate from the bytes per APIRule
+/// between two sizes near the answer, then exact renderings stepping by 100, 10 and 1.
 fn ceiling(limit: usize, compact: bool) -> usize {
-    let bytes = |n: usize| {
-        let (plain, packed) = plugin_bytes(n);
-        if compact {
-            packed
-        } else {
-            plain
-        }
+    let bytes = |n: usize| plugin_bytes_of(n, compact);
+    let (lo, hi) = if compact {
+        (10_000, 30_000)
+    } else {
+        (300, 600)
     };
-    let (a, b) = (bytes(1_000), bytes(3_000));
-    let per = (b - a) as f64 / 2_000.0;
-    let mut n = (1_000.0 + (limit as f64 - a as f64) / per).max(1.0) as usize;
-    for step in [1_000usize, 100, 10, 1] {
+    let (a, b) = (bytes(lo), bytes(hi));
+    let per = (b - a) as f64 / (hi - lo) as f64;
+    let mut n = (lo as f64 + (limit as f64 - a as f64) / per).max(1.0) as usize;
+    for step in [100usize, 10, 1] {
         while bytes(n + step) <= limit {
             n += step;
         }

@@ -10,6 +10,7 @@ use log::{debug, error, warn};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
+use super::act::{act_of, Act};
 use super::host::{self, Map};
 use super::jwks;
 use super::metrics::Counter;
@@ -17,11 +18,9 @@ use super::state::{
     call_answer, now_ms, path_only, reply, with_state, write_request_headers, OwnedRequest, Parked,
     Shared,
 };
-use apirule_core::callout::{Answer, CallRequest};
+use apirule_core::callout::Answer;
 use apirule_core::cors::{ResponseEdits, UPSTREAM_CORS_HEADERS};
-use apirule_core::decide::{
-    admit, decide, decide_matched, Admission, Decision, Matched, Request, Wait,
-};
+use apirule_core::decide::{admit, decide, decide_matched, Admission, Request};
 use apirule_core::ratelimit::Limit;
 use apirule_core::response::{Deny, DenyReason};
 
@@ -143,42 +142,6 @@ fn unreadable(why: Unreadable, shared: &Shared) -> Action {
     }
     reply(&resp);
     Action::Pause
-}
-
-/// What to do, owned, so no borrow of the shared state outlives the decision.
-enum Act {
-    Allow(Vec<(String, String)>, ResponseEdits, String),
-    Reply(Deny, String),
-    Park,
-    Call(Box<CallRequest>),
-}
-
-fn act_of(decision: Decision<'_>) -> Act {
-    // The label is only for the debug log: no formatting on the request path otherwise.
-    // The label is only for the debug log, and for the warning a mutator failure earns.
-    let warned =
-        matches!(&decision, Decision::Deny(d) if d.response.reason == DenyReason::MutatorFailed);
-    let label = |m: Option<Matched<'_>>| {
-        if !warned && !log::log_enabled!(log::Level::Debug) {
-            return String::new();
-        }
-        m.map_or_else(|| "-".to_owned(), |m| m.label())
-    };
-    match decision {
-        Decision::Allow(a) => Act::Allow(
-            a.set_headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            a.response,
-            label(Some(a.matched)),
-        ),
-        Decision::Deny(d) => Act::Reply(d.response, label(d.matched)),
-        Decision::Pending(p) => match p.wait {
-            Wait::Keys(_) => Act::Park,
-            Wait::Call(c) => Act::Call(c),
-        },
-    }
 }
 
 impl HttpFilter {

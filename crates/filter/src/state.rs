@@ -6,6 +6,7 @@ use std::rc::Rc;
 
 use log::{debug, error};
 
+use super::act::{act_of, Act};
 use super::crypto::HostCrypto;
 use super::host::{self, Buffer, Map};
 use std::collections::HashMap;
@@ -182,19 +183,11 @@ pub fn with_state<R>(shared: &Shared, f: impl FnOnce(&mut State) -> R) -> Option
     }
 }
 
-/// What to do for a parked request whose wait is over.
-pub enum Resume {
-    /// Write these request headers, then let the request continue.
-    Allow {
-        context_id: u32,
-        headers: Vec<(String, String)>,
-        label: String,
-    },
-    /// Answer with this reply.
-    Deny {
-        context_id: u32,
-        reply: apirule_core::response::Deny,
-    },
+/// What to do for a parked request whose wait is over: an [`Act`] in its context (only
+/// `Allow` and `Reply`: a wait that is over neither parks again nor calls).
+pub struct Resume {
+    pub context_id: u32,
+    pub act: Act,
 }
 
 /// Decides parked requests whose keys arrived (or whose wait is over) on behalf of their HTTP
@@ -226,47 +219,51 @@ pub fn plan_resumes(state: &mut State, now: u64) -> Vec<Resume> {
             decide(&rules, &req, &mut env)
         };
         let context_id = p.context_id;
-        let deny = |mut reply: apirule_core::response::Deny| {
-            reply.headers.extend(p.response_headers.iter().cloned());
-            Resume::Deny { context_id, reply }
-        };
-        let resume = match ready {
+        let act = match ready {
             Decision::Pending(pending) => match pending.wait {
                 Wait::Keys(_) if now < p.deadline_ms => {
                     still.push(p);
                     continue;
                 }
-                Wait::Keys(_) => deny(pending.matched.keys_unavailable(&req)),
+                Wait::Keys(_) => Act::Reply(pending.matched.keys_unavailable(&req), String::new()),
                 // A call after waiting for keys cannot be made from here (it would answer the
                 // root context); no configuration produces it (jwt never falls through).
-                Wait::Call(_) => deny(apirule_core::response::ory(
-                    500,
-                    apirule_core::response::DenyReason::IntrospectionFailed,
-                )),
+                Wait::Call(_) => Act::Reply(
+                    apirule_core::response::ory(
+                        500,
+                        apirule_core::response::DenyReason::IntrospectionFailed,
+                    ),
+                    String::new(),
+                ),
             },
-            Decision::Deny(d) => deny(d.response),
-            Decision::Allow(a) => {
-                let mut edits = a.response;
-                edits.set.extend(p.response_headers.iter().cloned());
-                if !edits.is_empty() {
-                    state.resumed_edits.insert(context_id, edits);
+            decided => match act_of(decided) {
+                Act::Allow(headers, mut edits, label) => {
+                    edits.set.extend(p.response_headers.iter().cloned());
+                    if !edits.is_empty() {
+                        state.resumed_edits.insert(context_id, edits);
+                    }
+                    let label = format!(
+                        "{label} {} {}",
+                        p.request.method,
+                        path_only(&p.request.path)
+                    );
+                    Act::Allow(headers, ResponseEdits::default(), label)
                 }
-                Resume::Allow {
-                    context_id,
-                    headers: a
-                        .set_headers
-                        .iter()
-                        .map(|(k, v)| (k.to_string(), v.to_string()))
-                        .collect(),
-                    label: format!("{} {}", p.request.method, path_only(&p.request.path)),
-                }
+                other => other,
+            },
+        };
+        let act = match act {
+            Act::Reply(mut reply, label) => {
+                reply.headers.extend(p.response_headers.iter().cloned());
+                state.metrics.denied(reply.reason);
+                Act::Reply(reply, label)
+            }
+            other => {
+                state.metrics.inc(super::metrics::Counter::Allowed);
+                other
             }
         };
-        match &resume {
-            Resume::Allow { .. } => state.metrics.inc(super::metrics::Counter::Allowed),
-            Resume::Deny { reply, .. } => state.metrics.denied(reply.reason),
-        }
-        due.push(resume);
+        due.push(Resume { context_id, act });
     }
     state.parked = still;
     due
@@ -275,15 +272,12 @@ pub fn plan_resumes(state: &mut State, now: u64) -> Vec<Resume> {
 /// Performs one resume in its context (`enter` makes it the effective one; false: the client
 /// went away). The state is not borrowed here.
 fn perform_resume(shared: &Shared, resume: Resume, enter: &mut dyn FnMut(u32) -> bool) {
-    match resume {
-        Resume::Allow {
-            context_id,
-            headers,
-            label,
-        } => {
-            if !enter(context_id) {
-                return;
-            }
+    let Resume { context_id, act } = resume;
+    if !enter(context_id) {
+        return;
+    }
+    match act {
+        Act::Allow(headers, _, label) => {
             if !write_request_headers(&headers) {
                 with_state(shared, |s| {
                     s.resumed_edits.remove(&context_id);
@@ -300,13 +294,7 @@ fn perform_resume(shared: &Shared, resume: Resume, enter: &mut dyn FnMut(u32) ->
                 error!("could not resume a request (status {code})");
             }
         }
-        Resume::Deny {
-            context_id,
-            reply: resp,
-        } => {
-            if !enter(context_id) {
-                return;
-            }
+        Act::Reply(resp, _) => {
             debug!(
                 "deny {} after waiting -> {}",
                 resp.reason.as_str(),
@@ -314,6 +302,7 @@ fn perform_resume(shared: &Shared, resume: Resume, enter: &mut dyn FnMut(u32) ->
             );
             reply(&resp);
         }
+        Act::Park | Act::Call(_) => {}
     }
 }
 
@@ -379,7 +368,13 @@ mod tests {
         })
         .unwrap_or_default();
         assert_eq!(due.len(), 1);
-        assert!(matches!(due[0], Resume::Allow { context_id: 7, .. }));
+        assert!(matches!(
+            due[0],
+            Resume {
+                context_id: 7,
+                act: Act::Allow(..)
+            }
+        ));
         // What Envoy may run while the shell performs the resume: the context's response
         // callback takes its edits. The state is free, and the edits are there.
         let edits = with_state(&shared, |s| s.resumed_edits.remove(&7)).flatten();
