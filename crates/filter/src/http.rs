@@ -20,8 +20,8 @@ use super::state::{
 };
 use apirule_core::callout::Answer;
 use apirule_core::cors::{ResponseEdits, UPSTREAM_CORS_HEADERS};
-use apirule_core::decide::{admit, decide, decide_matched, Admission, Request};
-use apirule_core::ratelimit::Limit;
+use apirule_core::decide::{admit, decide, decide_matched, Admission, Matched, Request};
+use apirule_core::ratelimit::{BucketRef, Limit, RateLimiter};
 use apirule_core::response::{Deny, DenyReason};
 
 /// A request needs at most a client-credentials call and an introspection call; more means a loop.
@@ -273,6 +273,152 @@ impl HttpFilter {
     }
 }
 
+/// A request refused before its rule decided (ambiguous, unrouted, over its rate limit).
+fn refuse(shared: &Shared, resp: Deny, line: &Request<'_>) -> Action {
+    debug!(
+        "deny - {} {} {} -> {}",
+        resp.reason.as_str(),
+        line.method,
+        path_only(line.path),
+        resp.status
+    );
+    if let Ok(state) = shared.try_borrow() {
+        state.metrics.denied(resp.reason);
+    }
+    reply(&resp);
+    Action::Pause
+}
+
+/// What the matched rule reads besides the request line (nothing for a plain public rule):
+/// headers, the peer and protocol for mutators, the scheme.
+struct Reads {
+    headers: Vec<(String, String)>,
+    non_utf8: Vec<String>,
+    remote: String,
+    protocol: String,
+    scheme: String,
+}
+
+impl Reads {
+    fn of(matched: Matched<'_>) -> Result<Reads, Unreadable> {
+        let (headers, non_utf8) = if matched.needs_headers() {
+            request_headers()?
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let (remote, protocol) = if matched.needs_connection() {
+            (
+                property(&["source", "address"]),
+                property(&["request", "protocol"]),
+            )
+        } else {
+            (String::new(), String::new())
+        };
+        let scheme = if matched.needs_headers() || matched.needs_connection() {
+            pseudo(":scheme")?
+        } else {
+            String::new()
+        };
+        Ok(Reads {
+            headers,
+            non_utf8,
+            remote,
+            protocol,
+            scheme,
+        })
+    }
+
+    fn view<'a>(&'a self, line: &Request<'a>) -> Request<'a> {
+        Request {
+            headers: &self.headers,
+            non_utf8: &self.non_utf8,
+            remote_address: &self.remote,
+            protocol: &self.protocol,
+            scheme: &self.scheme,
+            ..*line
+        }
+    }
+
+    /// The request kept while it waits for keys or a call.
+    fn owned(self, line: &Request<'_>, now: u64) -> OwnedRequest {
+        OwnedRequest {
+            authority: line.authority.to_owned(),
+            method: line.method.to_owned(),
+            path: line.path.to_owned(),
+            scheme: self.scheme,
+            headers: self.headers,
+            non_utf8: self.non_utf8,
+            remote_address: self.remote,
+            protocol: self.protocol,
+            start_ms: now,
+        }
+    }
+}
+
+impl HttpFilter {
+    /// Draws one token from the bucket the core chose (shared data, so all workers share it),
+    /// as Envoy's local_ratelimit runs before authentication; `Err` is the 429.
+    fn draw(
+        &mut self,
+        shared: &Shared,
+        limiter: &RateLimiter,
+        bucket: BucketRef<'_>,
+        now: u64,
+    ) -> Result<(), Deny> {
+        match limiter.limit(bucket, super::ratelimit::draw(bucket, now)) {
+            Limit::Deny(resp) => {
+                if let Ok(state) = shared.try_borrow() {
+                    state.metrics.inc(Counter::RateLimitOverLimit);
+                }
+                Err(resp)
+            }
+            Limit::Pass { headers, shadowed } => {
+                if shadowed {
+                    if let Ok(state) = shared.try_borrow() {
+                        state.metrics.inc(Counter::RateLimitOverLimit);
+                        state.metrics.inc(Counter::RateLimitShadowed);
+                    }
+                }
+                self.limit_headers = headers;
+                Ok(())
+            }
+        }
+    }
+
+    /// The rule's decision; when its keys seem missing, another worker may have fetched them
+    /// already (also after a failure this worker still remembers: recovery must not wait for
+    /// its next tick), so published keys are installed and the request decided once more.
+    fn decide_first(
+        &self,
+        shared: &Shared,
+        matched: Matched<'_>,
+        request: &Request<'_>,
+        now: u64,
+    ) -> Act {
+        let decide_once = || {
+            let Ok(mut state) = shared.try_borrow_mut() else {
+                return Act::Reply(busy(), "-".into());
+            };
+            let mut env = state.env(now, now, &self.answers);
+            act_of(decide_matched(matched, request, &mut env))
+        };
+        let act = decide_once();
+        let keys_missing = match &act {
+            Act::Park => true,
+            Act::Reply(deny, _) => deny.reason == DenyReason::KeysUnavailable,
+            _ => false,
+        };
+        if !keys_missing {
+            return act;
+        }
+        let n = with_state(shared, |s| s.auth.keys.len()).unwrap_or(0);
+        for id in 0..n {
+            jwks::sync(shared, id, now);
+        }
+        decide_once()
+    }
+}
+
 impl Context for HttpFilter {
     fn on_http_call_response(
         &mut self,
@@ -300,6 +446,8 @@ impl Context for HttpFilter {
 }
 
 impl HttpContext for HttpFilter {
+    /// A request, in the order the core sets: the request line, admission (ambiguity guard,
+    /// route, bucket), the rate-limit draw, what the rule reads, the decision, its performance.
     fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
         let shared = Rc::clone(&self.shared);
         // Without the request line nothing can be decided: fail closed.
@@ -313,7 +461,7 @@ impl HttpContext for HttpFilter {
         let Some(rules) = with_state(&shared, |s| Rc::clone(&s.rules)) else {
             return internal_error();
         };
-        let mut request = Request {
+        let line = Request {
             authority: &authority,
             method: &method,
             path: &path,
@@ -323,121 +471,32 @@ impl HttpContext for HttpFilter {
             remote_address: "",
             protocol: "",
         };
-        // The core admits the request on its request line: ambiguity guard, route, bucket.
         let header = |name: &str| host::map_value(Map::Request, name).ok().flatten();
-        let (matched, bucket) = match admit(&rules, &request, &header) {
-            Admission::Refused(denied) => {
-                let resp = denied.response;
-                debug!(
-                    "deny - {} {method} {} -> {}",
-                    resp.reason.as_str(),
-                    path_only(&path),
-                    resp.status
-                );
-                if let Ok(state) = shared.try_borrow() {
-                    state.metrics.denied(resp.reason);
-                }
-                reply(&resp);
-                return Action::Pause;
-            }
+        let (matched, bucket) = match admit(&rules, &line, &header) {
+            Admission::Refused(denied) => return refuse(&shared, denied.response, &line),
             Admission::Routed { matched, bucket } => (matched, bucket),
         };
         // Only rules that authenticate or mutate read the scheme and the clock (host calls);
         // so does a RateLimit.
-        let involved = matched.needs_headers() || matched.needs_connection();
-        let now = if involved || bucket.is_some() {
+        let now = if matched.needs_headers() || matched.needs_connection() || bucket.is_some() {
             now_ms()
         } else {
             0
         };
-        // Rate limiting comes first, as Envoy's local_ratelimit filter does: one token from the
-        // bucket the core chose, drawn from shared data so all workers share it.
         if let (Some(limiter), Some(bucket)) = (&rules.rate_limit, bucket) {
-            match limiter.limit(bucket, super::ratelimit::draw(bucket, now)) {
-                Limit::Deny(resp) => {
-                    debug!("deny - rate_limited {method} {} -> 429", path_only(&path));
-                    if let Ok(state) = shared.try_borrow() {
-                        state.metrics.inc(Counter::RateLimitOverLimit);
-                        state.metrics.denied(resp.reason);
-                    }
-                    reply(&resp);
-                    return Action::Pause;
-                }
-                Limit::Pass { headers, shadowed } => {
-                    if shadowed {
-                        if let Ok(state) = shared.try_borrow() {
-                            state.metrics.inc(Counter::RateLimitOverLimit);
-                            state.metrics.inc(Counter::RateLimitShadowed);
-                        }
-                    }
-                    self.limit_headers = headers;
-                }
+            match self.draw(&shared, limiter, bucket, now) {
+                Ok(()) => {}
+                Err(resp) => return refuse(&shared, resp, &line),
             }
         }
-        let (headers, non_utf8) = if matched.needs_headers() {
-            match request_headers() {
-                Ok(h) => h,
-                Err(why) => return unreadable(why, &shared),
-            }
-        } else {
-            (Vec::new(), Vec::new())
+        let reads = match Reads::of(matched) {
+            Ok(r) => r,
+            Err(why) => return unreadable(why, &shared),
         };
-        let (remote, protocol) = if matched.needs_connection() {
-            (
-                property(&["source", "address"]),
-                property(&["request", "protocol"]),
-            )
-        } else {
-            (String::new(), String::new())
-        };
-        let scheme = if involved {
-            match pseudo(":scheme") {
-                Ok(s) => s,
-                Err(why) => return unreadable(why, &shared),
-            }
-        } else {
-            String::new()
-        };
-        request.headers = &headers;
-        request.non_utf8 = &non_utf8;
-        request.remote_address = &remote;
-        request.protocol = &protocol;
-        request.scheme = &scheme;
-
-        let decide_once = |answers: &HashMap<String, Answer>| {
-            let Ok(mut state) = shared.try_borrow_mut() else {
-                return Act::Reply(busy(), "-".into());
-            };
-            let mut env = state.env(now, now, answers);
-            act_of(decide_matched(matched, &request, &mut env))
-        };
-        let mut act = decide_once(&self.answers);
-        let keys_missing = match &act {
-            Act::Park => true,
-            Act::Reply(deny, _) => deny.reason == DenyReason::KeysUnavailable,
-            _ => false,
-        };
-        if keys_missing {
-            // Another worker may have fetched the keys already (also after a failure this
-            // worker still remembers: recovery must not wait for its next tick).
-            let n = with_state(&shared, |s| s.auth.keys.len()).unwrap_or(0);
-            for id in 0..n {
-                jwks::sync(&shared, id, now);
-            }
-            act = decide_once(&self.answers);
-        }
+        let request = reads.view(&line);
+        let act = self.decide_first(&shared, matched, &request, now);
         if matches!(act, Act::Park | Act::Call(_)) {
-            self.request = Some(OwnedRequest {
-                authority: authority.clone(),
-                method: method.clone(),
-                path: path.clone(),
-                scheme: scheme.clone(),
-                headers,
-                non_utf8,
-                remote_address: remote,
-                protocol,
-                start_ms: now,
-            });
+            self.request = Some(reads.owned(&line, now));
         } else {
             debug!("{method} {}", path_only(&path));
         }
