@@ -54,8 +54,18 @@ fn plugin_bytes(n: usize) -> (usize, usize) {
 
 /// The largest `n` whose WasmPlugin stays within `limit`: an estimate from the bytes per APIRule
 /// between two sizes near the answer, then exact renderings stepping by 100, 10 and 1.
-fn ceiling(limit: usize, compact: bool) -> usize {
+fn ceiling(limit: usize, compact: bool) -> String {
     let bytes = |n: usize| plugin_bytes_of(n, compact);
+    // The range: beyond 30,000 the ceiling is extrapolated, not rendered.
+    let top = bytes(MEASURED_UP_TO);
+    if top <= limit {
+        let per = top as f64 / MEASURED_UP_TO as f64;
+        return format!(
+            "> {MEASURED_UP_TO} ({MEASURED_UP_TO} is {} KiB; about {:.0} by extrapolation)",
+            top / 1024,
+            limit as f64 / per
+        );
+    }
     let (lo, hi) = if compact {
         (10_000, 30_000)
     } else {
@@ -72,8 +82,11 @@ fn ceiling(limit: usize, compact: bool) -> usize {
             n -= step;
         }
     }
-    n
+    n.to_string()
 }
+
+/// The largest count the size figures render.
+const MEASURED_UP_TO: usize = 30_000;
 
 pub fn size_figures() {
     println!();

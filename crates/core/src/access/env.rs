@@ -99,8 +99,10 @@ pub(crate) enum KeyResult {
 /// earlier check covers.
 pub(crate) struct Presented<'t> {
     pub token: &'t str,
-    pub header: jws::Header,
+    pub header: Rc<jws::Header>,
     pub claims: Rc<claims::Claims>,
+    /// Signature checks made before, from the cache (one lookup per request, not per key).
+    known: Option<cache::Known>,
     jws: Option<jws::Jws<'t>>,
 }
 
@@ -109,19 +111,21 @@ impl<'t> Presented<'t> {
         token: &'t str,
         cache: &mut cache::TokenCache,
     ) -> Result<Presented<'t>, jws::JwtError> {
-        if let Some((header, claims)) = cache.parsed(token) {
+        if let Some(known) = cache.parsed(token) {
             return Ok(Presented {
                 token,
-                header,
-                claims,
+                header: Rc::clone(&known.header),
+                claims: Rc::clone(&known.claims),
+                known: Some(known),
                 jws: None,
             });
         }
         let mut parsed = jws::parse(token)?;
         Ok(Presented {
             token,
-            header: parsed.header.clone(),
+            header: Rc::new(parsed.header.clone()),
             claims: Rc::new(std::mem::take(&mut parsed.claims)),
+            known: None,
             jws: Some(parsed),
         })
     }
@@ -157,7 +161,11 @@ pub(crate) fn verify_with(
         .filter(|(_, k)| k.fits(alg) && candidate(k))
     {
         matched = true;
-        let verified = match env.cache.checked(token.token, jwks, generation, index) {
+        let known = token
+            .known
+            .as_ref()
+            .and_then(|k| k.checked(jwks, generation, index));
+        let verified = match known {
             Some(known) => known,
             None => {
                 let verified = token

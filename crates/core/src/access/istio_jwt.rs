@@ -146,27 +146,27 @@ impl IstioRule {
         let now_s = env.now_ms / 1000;
         let mut token = Presented::parse(token, env.cache).map_err(Step::Invalid)?;
         let claims = Rc::clone(&token.claims);
-        let issuers: Vec<&Authn> = ids
-            .iter()
-            .filter_map(|i| self.authns.get(*i))
-            .filter(|a| Some(a.issuer.as_str()) == claims.iss.as_deref())
-            .collect();
-        if issuers.is_empty() {
+        // The authentications of this token's issuer (no allocation: two passes).
+        let issuers = || {
+            ids.iter()
+                .filter_map(|i| self.authns.get(*i))
+                .filter(|a| Some(a.issuer.as_str()) == claims.iss.as_deref())
+        };
+        if issuers().next().is_none() {
             return Err(Step::Invalid(JwtError::UnknownIssuer));
         }
         claims
             .check_time(now_s, CLOCK_SKEW_S)
             .map_err(Step::Invalid)?;
-        let kid = token.header.kid.clone();
+        let header = Rc::clone(&token.header);
+        let kid = header.kid.as_deref();
         let mut pending = Vec::new();
         let mut outcome = JwtError::KidAlgMismatch;
-        for a in issuers {
+        for a in issuers() {
             // Envoy: a key is skipped only when both it and the token name a kid and they differ.
-            let r = verify_with(env, &mut token, a.jwks, |k| {
-                match (kid.as_deref(), k.kid.as_deref()) {
-                    (Some(t), Some(k)) => t == k,
-                    _ => true,
-                }
+            let r = verify_with(env, &mut token, a.jwks, |k| match (kid, k.kid.as_deref()) {
+                (Some(t), Some(k)) => t == k,
+                _ => true,
             });
             match r {
                 KeyResult::Verified => return Ok(claims),

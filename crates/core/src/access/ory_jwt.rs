@@ -142,16 +142,16 @@ impl OryJwtRule {
         if !self.allowed.contains(&token.header.alg) {
             return Err(None);
         }
-        let kid = token
-            .header
+        let header = Rc::clone(&token.header);
+        let kid = header
             .kid
-            .clone()
+            .as_deref()
             .filter(|k| !k.is_empty())
             .ok_or(None)?;
         let mut pending = Vec::new();
         for id in &self.jwks {
             match verify_with(env, &mut token, *id, |k| {
-                k.kid.as_deref() == Some(&kid) && k.use_sig == Some(true)
+                k.kid.as_deref() == Some(kid) && k.use_sig == Some(true)
             }) {
                 KeyResult::Verified => return Ok(Rc::clone(&token.claims)),
                 KeyResult::Pending(id) => pending.push(id),

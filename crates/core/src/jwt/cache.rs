@@ -24,7 +24,7 @@ const MAX_CHECKS: usize = 64;
 
 /// One signature check: did key `key` of key set `jwks`, at `generation`, verify the token?
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Check {
+pub struct Check {
     jwks: usize,
     generation: u64,
     key: usize,
@@ -33,9 +33,26 @@ struct Check {
 
 #[derive(Debug)]
 struct Entry {
-    header: Header,
+    header: Rc<Header>,
     claims: Rc<Claims>,
-    checks: Vec<Check>,
+    checks: Rc<Vec<Check>>,
+}
+
+/// What the cache knows of a token: shared with the entry, so a hit copies no data.
+#[derive(Debug, Clone)]
+pub struct Known {
+    pub header: Rc<Header>,
+    pub claims: Rc<Claims>,
+    pub checks: Rc<Vec<Check>>,
+}
+
+impl Known {
+    /// What a signature check with this key gave before, at this generation.
+    pub fn checked(&self, jwks: usize, generation: u64, key: usize) -> Option<bool> {
+        self.checks.iter().find_map(|c| {
+            (c.jwks == jwks && c.generation == generation && c.key == key).then_some(c.verified)
+        })
+    }
 }
 
 #[derive(Debug)]
@@ -72,12 +89,16 @@ impl TokenCache {
         self.map.is_empty()
     }
 
-    /// The token's header and claims, if it was parsed (and verified by some key) before.
-    pub fn parsed(&mut self, token: &str) -> Option<(Header, Rc<Claims>)> {
+    /// What is known of the token, if some key verified it before.
+    pub fn parsed(&mut self, token: &str) -> Option<Known> {
         match self.map.get(token) {
             Some(e) => {
                 self.hits += 1;
-                Some((e.header.clone(), Rc::clone(&e.claims)))
+                Some(Known {
+                    header: Rc::clone(&e.header),
+                    claims: Rc::clone(&e.claims),
+                    checks: Rc::clone(&e.checks),
+                })
             }
             None => {
                 self.misses += 1;
@@ -88,9 +109,13 @@ impl TokenCache {
 
     /// What a signature check of `token` with this key gave before, at this generation.
     pub fn checked(&self, token: &str, jwks: usize, generation: u64, key: usize) -> Option<bool> {
-        self.map.get(token)?.checks.iter().find_map(|c| {
-            (c.jwks == jwks && c.generation == generation && c.key == key).then_some(c.verified)
-        })
+        let e = self.map.get(token)?;
+        Known {
+            header: Rc::clone(&e.header),
+            claims: Rc::clone(&e.claims),
+            checks: Rc::clone(&e.checks),
+        }
+        .checked(jwks, generation, key)
     }
 
     /// Remembers a signature check. A token gets an entry only once a key verified it.
@@ -98,7 +123,7 @@ impl TokenCache {
     pub fn record(
         &mut self,
         token: &str,
-        header: &Header,
+        header: &Rc<Header>,
         claims: &Rc<Claims>,
         jwks: usize,
         generation: u64,
@@ -112,11 +137,11 @@ impl TokenCache {
             verified,
         };
         if let Some(e) = self.map.get_mut(token) {
+            let checks = Rc::make_mut(&mut e.checks);
             // Facts about an older generation of this key set can never match again.
-            e.checks
-                .retain(|c| c.jwks != jwks || c.generation == generation);
-            if e.checks.len() < MAX_CHECKS {
-                e.checks.push(check);
+            checks.retain(|c| c.jwks != jwks || c.generation == generation);
+            if checks.len() < MAX_CHECKS {
+                checks.push(check);
             }
             return;
         }
@@ -136,9 +161,9 @@ impl TokenCache {
         self.map.insert(
             name,
             Entry {
-                header: header.clone(),
+                header: Rc::clone(header),
                 claims: Rc::clone(claims),
-                checks: vec![check],
+                checks: Rc::new(vec![check]),
             },
         );
     }
@@ -160,11 +185,11 @@ mod tests {
     use super::super::jws::Alg;
     use super::*;
 
-    fn header() -> Header {
-        Header {
+    fn header() -> Rc<Header> {
+        Rc::new(Header {
             alg: Alg::RS256,
             kid: Some("k".into()),
-        }
+        })
     }
 
     fn claims(exp: Option<u64>) -> Rc<Claims> {
