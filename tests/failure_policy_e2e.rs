@@ -1,5 +1,5 @@
 //! What Envoy does with a Wasm VM that died (a trap while serving), with the module in
-//! `examples/crash.rs`, which panics on request. With `FAIL_CLOSED` the worker refuses every
+//! `crates/filter/examples/crash.rs`, which panics on request. With `FAIL_CLOSED` the worker refuses every
 //! later request for good; with `FAIL_RELOAD`, which `envoy/envoy.yaml` ships, a new VM serves
 //! again after the backoff. The filter itself must not panic (tests/attacks_e2e.rs), but if a
 //! bug ever makes it, the gateway recovers instead of staying down.

@@ -576,7 +576,7 @@ fn to_ms(v: &str) -> f64 {
 
 enum Kind {
     Bare,
-    /// `examples/passthrough.rs`: what any proxy-wasm filter costs.
+    /// `crates/filter/examples/passthrough.rs`: what any proxy-wasm filter costs.
     Passthrough,
     Wasm(String),
     /// Issuer and JWKS URI.
