@@ -20,6 +20,7 @@
 //! Tested natively with `cargo test`.
 
 pub mod access;
+pub mod cache;
 pub mod callout;
 pub mod compile;
 pub mod config;

@@ -199,11 +199,26 @@ pub(crate) fn verify_with(
 
 /// Per-worker caches: introspection results (with when they were fetched and the token's `exp`,
 /// so each rule applies its own `ttl`) and client-credentials tokens.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct IntrospectionCache {
-    pub(crate) results: HashMap<String, Cached>,
-    pub(crate) client_tokens: HashMap<String, (String, u64)>,
+    pub(crate) results: crate::cache::Bounded<Cached>,
+    pub(crate) client_tokens: crate::cache::Bounded<(String, u64)>,
     pub hits: u64,
+}
+
+/// Introspection results kept per worker (each rule applies its own ttl on a hit).
+const MAX_RESULTS: usize = 10_000;
+/// Client-credentials tokens: one per pre-authorization client of the configuration.
+const MAX_CLIENT_TOKENS: usize = 1024;
+
+impl Default for IntrospectionCache {
+    fn default() -> Self {
+        IntrospectionCache {
+            results: crate::cache::Bounded::new(MAX_RESULTS),
+            client_tokens: crate::cache::Bounded::new(MAX_CLIENT_TOKENS),
+            hits: 0,
+        }
+    }
 }
 
 #[derive(Debug)]

@@ -98,8 +98,6 @@ impl std::fmt::Debug for PreAuth {
     }
 }
 
-const MAX_CACHED: usize = 10_000;
-
 impl IntrospectionRule {
     /// `default_url`: Oathkeeper's global `introspection_url` from the plugin configuration.
     pub fn compile(
@@ -227,15 +225,8 @@ impl IntrospectionRule {
                     let exp_ms = result.exp.map(|e| (e.max(0.0) as u64).saturating_mul(1000));
                     // No lifetime known (no ttl, no exp): not cached.
                     if ttl.is_some() || exp_ms.is_some() {
-                        let cache = &mut env.introspection.results;
-                        if cache.len() >= MAX_CACHED {
-                            cache.retain(|_, c| c.exp_ms.is_none_or(|e| e > now));
-                            if cache.len() >= MAX_CACHED {
-                                cache.clear();
-                            }
-                        }
-                        cache.insert(
-                            key,
+                        env.introspection.results.insert(
+                            &key,
                             Cached {
                                 result,
                                 fetched_ms: now,
@@ -328,7 +319,7 @@ impl IntrospectionRule {
             // Renewed a little before it expires.
             let lifetime_ms = t.expires_in.map_or(60_000, |s| (s.max(0.0) * 900.0) as u64);
             env.introspection.client_tokens.insert(
-                key,
+                &key,
                 (
                     t.access_token.clone(),
                     env.now_ms.saturating_add(lifetime_ms),

@@ -11,8 +11,9 @@
 //! first. Only tokens some key verified get an entry, so forged tokens cannot push real ones out.
 //! A key set's new generation (rotation, refetch) makes its old facts meaningless.
 
-use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
+
+use crate::cache::Bounded;
 
 use super::claims::Claims;
 use super::jws::Header;
@@ -57,9 +58,7 @@ impl Known {
 
 #[derive(Debug)]
 pub struct TokenCache {
-    capacity: usize,
-    map: HashMap<Rc<str>, Entry>,
-    order: VecDeque<Rc<str>>,
+    entries: Bounded<Entry>,
     pub hits: u64,
     pub misses: u64,
 }
@@ -73,25 +72,23 @@ impl Default for TokenCache {
 impl TokenCache {
     pub fn new(capacity: usize) -> TokenCache {
         TokenCache {
-            capacity: capacity.max(1),
-            map: HashMap::new(),
-            order: VecDeque::new(),
+            entries: Bounded::new(capacity),
             hits: 0,
             misses: 0,
         }
     }
 
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.entries.is_empty()
     }
 
     /// What is known of the token, if some key verified it before.
     pub fn parsed(&mut self, token: &str) -> Option<Known> {
-        match self.map.get(token) {
+        match self.entries.get(token) {
             Some(e) => {
                 self.hits += 1;
                 Some(Known {
@@ -109,7 +106,7 @@ impl TokenCache {
 
     /// What a signature check of `token` with this key gave before, at this generation.
     pub fn checked(&self, token: &str, jwks: usize, generation: u64, key: usize) -> Option<bool> {
-        let e = self.map.get(token)?;
+        let e = self.entries.get(token)?;
         Known {
             header: Rc::clone(&e.header),
             claims: Rc::clone(&e.claims),
@@ -136,7 +133,7 @@ impl TokenCache {
             key,
             verified,
         };
-        if let Some(e) = self.map.get_mut(token) {
+        if let Some(e) = self.entries.get_mut(token) {
             let checks = Rc::make_mut(&mut e.checks);
             // Facts about an older generation of this key set can never match again.
             checks.retain(|c| c.jwks != jwks || c.generation == generation);
@@ -148,18 +145,8 @@ impl TokenCache {
         if !verified {
             return;
         }
-        while self.map.len() >= self.capacity {
-            match self.order.pop_front() {
-                Some(old) => {
-                    self.map.remove(&old);
-                }
-                None => break,
-            }
-        }
-        let name: Rc<str> = Rc::from(token);
-        self.order.push_back(Rc::clone(&name));
-        self.map.insert(
-            name,
+        self.entries.insert(
+            token,
             Entry {
                 header: Rc::clone(header),
                 claims: Rc::clone(claims),
@@ -170,13 +157,11 @@ impl TokenCache {
 
     /// Drops entries whose token expired more than `skew` seconds ago.
     pub fn purge_expired(&mut self, now_s: u64, skew: u64) {
-        self.map.retain(|_, e| {
+        self.entries.retain(|e| {
             e.claims
                 .exp
                 .is_none_or(|exp| now_s <= exp.saturating_add(skew))
         });
-        let map = &self.map;
-        self.order.retain(|k| map.contains_key(k));
     }
 }
 

@@ -5,8 +5,6 @@
 //! `iat` = `nbf` = now, `exp` = now + `ttl` (Kyma's default 60 s), `jti`, overriding the template.
 //! Minted tokens are reused until less than a tenth of their lifetime is left, as Oathkeeper does.
 
-use std::collections::HashMap;
-
 use jwt_simple::prelude::*;
 use serde_json::{Map, Value};
 
@@ -113,10 +111,19 @@ pub struct IdToken {
 }
 
 /// Minted tokens per VM: (issuer, ttl, signing key, subject, rendered claims) → (token, exp).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MintCache {
-    map: HashMap<String, (String, u64)>,
+    map: crate::cache::Bounded<(String, u64)>,
     counter: u64,
+}
+
+impl Default for MintCache {
+    fn default() -> Self {
+        MintCache {
+            map: crate::cache::Bounded::new(4096),
+            counter: 0,
+        }
+    }
 }
 
 impl IdToken {
@@ -181,10 +188,7 @@ impl IdToken {
             _ => {}
         }
         let token = self.key.sign(claims)?;
-        if cache.map.len() > 4096 {
-            cache.map.clear();
-        }
-        cache.map.insert(key, (token.clone(), now_s + self.ttl_s));
+        cache.map.insert(&key, (token.clone(), now_s + self.ttl_s));
         Ok(token)
     }
 }
