@@ -2,9 +2,8 @@
 //!
 //! Each worker VM has its own memory, so what one fetched is published in shared data
 //! (`apirule-wasm/jwks/<uri>`: 8 bytes fetch time, then the document) and installed by the others
-//! on their next tick. A lease (`apirule-wasm/jwks-lease/<uri>`, taken with compare-and-swap)
-//! makes one worker fetch while the others wait; after a failure the lease is held for the retry
-//! interval and marked `:fail`, so requests fail fast everywhere instead of piling up.
+//! on their next tick. Which worker fetches is the core's lease protocol
+//! (`apirule_core::jwt::lease`, tested there with workers racing), over Envoy's shared data.
 
 use std::time::Duration;
 
@@ -13,21 +12,29 @@ use log::{info, warn};
 
 use super::state::{call_answer, with_state, Shared};
 use apirule_core::callout::Answer;
+use apirule_core::jwt::lease;
 
 fn entry_key(uri: &str) -> String {
     format!("apirule-wasm/jwks/{uri}")
 }
 
-fn lease_key(uri: &str) -> String {
-    format!("apirule-wasm/jwks-lease/{uri}")
+/// Envoy's shared data as the lease protocol's store.
+struct SharedData;
+
+impl lease::SharedStore for SharedData {
+    fn get(&mut self, key: &str) -> Option<(Option<Vec<u8>>, u32)> {
+        host::shared_data(key).ok()
+    }
+
+    fn set(&mut self, key: &str, value: &[u8], cas: u32) -> bool {
+        host::set_shared_data(key, value, cas).is_ok()
+    }
 }
 
 /// Creates the lease entries once, so later takes are real compare-and-swaps.
 pub fn prepare(uris: &[String]) {
     for uri in uris {
-        if let Ok((None, _)) = host::shared_data(&lease_key(uri)) {
-            let _ = host::set_shared_data(&lease_key(uri), b"0", 0);
-        }
+        lease::prepare(&mut SharedData, uri);
     }
 }
 
@@ -38,7 +45,7 @@ pub fn sync(shared: &Shared, id: usize, now: u64) {
         return;
     };
     let entry = host::shared_data(&entry_key(&uri)).ok();
-    let lease = host::shared_data(&lease_key(&uri)).ok();
+    let failed_until = lease::failed_until(&mut SharedData, &uri, now);
     // A busy state only delays installing the keys until the next sync.
     with_state(shared, |state| {
         if let Some((Some(bytes), cas)) = entry {
@@ -60,44 +67,14 @@ pub fn sync(shared: &Shared, id: usize, now: u64) {
             }
         }
         // Another worker's failed fetch: fail fast here too until its retry time.
-        if let Some((Some(lease), _)) = lease {
-            let text = String::from_utf8_lossy(&lease);
-            if let Some(until) = text
-                .strip_suffix(":fail")
-                .and_then(|u| u.parse::<u64>().ok())
-            {
-                if until > now {
-                    let retry = state.auth.keys.policy.retry_ms;
-                    state
-                        .auth
-                        .keys
-                        .record_failure(id, until.saturating_sub(retry));
-                }
-            }
+        if let Some(until) = failed_until {
+            let retry = state.auth.keys.policy.retry_ms;
+            state
+                .auth
+                .keys
+                .record_failure(id, until.saturating_sub(retry));
         }
     });
-}
-
-/// Takes the lease for `uri` until `until`; false when another worker holds it.
-fn take_lease(uri: &str, now: u64, until: u64) -> bool {
-    let key = lease_key(uri);
-    let value = until.to_string();
-    match host::shared_data(&key) {
-        Ok((Some(current), cas)) => {
-            let held_until = String::from_utf8_lossy(&current)
-                .split(':')
-                .next()
-                .and_then(|u| u.parse::<u64>().ok())
-                .unwrap_or(0);
-            held_until <= now && host::set_shared_data(&key, value.as_bytes(), cas).is_ok()
-        }
-        Ok((None, _)) => host::set_shared_data(&key, value.as_bytes(), 0).is_ok(),
-        Err(_) => false,
-    }
-}
-
-fn release_lease(uri: &str, value: &str) {
-    let _ = host::set_shared_data(&lease_key(uri), value.as_bytes(), 0);
 }
 
 /// Syncs every key set and starts the fetches that are due. True while work is outstanding.
@@ -122,7 +99,12 @@ pub fn tick(shared: &Shared, now: u64) -> bool {
         let Some((policy, uri, up)) = due else {
             continue;
         };
-        if !take_lease(&uri, now, now + policy.fetch_timeout_ms + 1000) {
+        if !lease::take(
+            &mut SharedData,
+            &uri,
+            now,
+            now + policy.fetch_timeout_ms + 1000,
+        ) {
             continue;
         }
         let headers = [
@@ -155,7 +137,7 @@ pub fn tick(shared: &Shared, now: u64) -> bool {
                 "cannot fetch JWKS {uri}: dispatch to cluster {:?} failed (status {code}); is the cluster defined in Envoy?",
                 up.cluster
             );
-            release_lease(&uri, &format!("{}:fail", now + policy.retry_ms));
+            lease::release_failed(&mut SharedData, &uri, now + policy.retry_ms);
         }
     }
     with_state(shared, |s| s.fetch.busy() || !s.parked.is_empty()).unwrap_or(true)
@@ -221,7 +203,7 @@ pub fn on_response(shared: &Shared, token: u32, num_headers: usize, body_size: u
                 }
                 Err(e) => warn!("could not share the JWKS of {uri}: {e:?}"),
             }
-            release_lease(&uri, "0");
+            lease::release(&mut SharedData, &uri);
             info!("JWKS {uri} fetched ({} bytes)", body.len());
         }
         Err(why) => {
@@ -231,7 +213,7 @@ pub fn on_response(shared: &Shared, token: u32, num_headers: usize, body_size: u
                 s.auth.keys.policy.retry_ms
             })
             .unwrap_or(1000);
-            release_lease(&uri, &format!("{}:fail", now + retry));
+            lease::release_failed(&mut SharedData, &uri, now + retry);
             warn!("JWKS {uri} fetch failed: {why}; keeping the last good keys, retrying in {retry} ms");
         }
     }

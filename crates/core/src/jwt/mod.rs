@@ -10,3 +10,4 @@ pub mod foreign;
 pub mod jwks;
 pub mod jws;
 pub mod keystore;
+pub mod lease;
