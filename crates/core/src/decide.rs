@@ -175,6 +175,9 @@ pub fn decide_matched<'a>(
     let mut set_headers = Vec::with_capacity(2);
     let mut response = matched.api_rule.cors.response_edits(req);
     if let Identity::Authorized(a) = &identity {
+        if !writable(a.upstream.iter().map(|(k, v)| (k.as_ref(), v.as_str()))) {
+            return deny(mutator_failed(matched));
+        }
         // Before the rule's own headers: Envoy's router sets those after ext_authz ran.
         set_headers.extend(
             a.upstream
@@ -186,6 +189,11 @@ pub fn decide_matched<'a>(
     set_headers.extend(upstream_headers(matched, req));
     if !matched.rule.mutators.is_empty() {
         match mutate(matched, req, &identity, env) {
+            // A claim or a copied header with CR, LF or NUL would make Envoy refuse the request
+            // (503 `invalid header value`): answer it here, in the rule's own words, instead.
+            Ok(writes) if !writable(writes.iter().map(|(k, v)| (k.as_str(), v.as_str()))) => {
+                return deny(mutator_failed(matched))
+            }
             Ok(writes) => set_headers.extend(
                 writes
                     .into_iter()
@@ -195,14 +203,10 @@ pub fn decide_matched<'a>(
             Err(_) => return deny(mutator_failed(matched)),
         }
     }
-    // A claim or a copied header with CR, LF or NUL would make Envoy refuse the request (503
-    // `invalid header value`): answer it here, in the rule's own words, instead.
-    let writes = set_headers.iter().map(|(k, v)| (k.as_ref(), v.as_bytes()));
-    let edits = response.set.iter().map(|(k, v)| (k.as_ref(), v.as_bytes()));
-    if writes
-        .chain(edits)
-        .any(|(k, v)| !crate::headers::settable_name(k) || !crate::headers::valid_value(v))
-    {
+    // The same for what goes on the response (an authorizer's headers, CORS). The rule's own
+    // `x-forwarded-host` and timeout need no check: the host is the configuration's or the
+    // request's (which Envoy's codec admitted), the timeout a number.
+    if !writable(response.set.iter().map(|(k, v)| (k.as_ref(), v.as_str()))) {
         return deny(mutator_failed(matched));
     }
     Decision::Allow(Allow {
@@ -330,6 +334,12 @@ fn upstream_headers<'a>(m: Matched<'a>, req: &Request<'a>) -> [(Cow<'a, str>, Co
             Cow::Borrowed(m.rule.timeout_ms_header.as_str()),
         ),
     ]
+}
+
+/// Every header of `writes` may be set: a settable name and a value Envoy accepts.
+fn writable<'h>(mut writes: impl Iterator<Item = (&'h str, &'h str)>) -> bool {
+    writes
+        .all(|(k, v)| crate::headers::settable_name(k) && crate::headers::valid_value(v.as_bytes()))
 }
 
 /// A mutator could not produce a valid header: Oathkeeper's JSON 500 for Ory-era rules, a plain
