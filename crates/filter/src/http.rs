@@ -205,18 +205,13 @@ impl HttpFilter {
                         return internal_error();
                     };
                     let now = now_ms();
-                    let parked = Parked {
-                        context_id: self.id,
-                        deadline_ms: now,
-                        request,
-                        answers: std::mem::take(&mut self.answers),
-                        response_headers: std::mem::take(&mut self.limit_headers),
-                    };
                     let queued = with_state(&self.shared, |state| {
-                        let deadline_ms = now + state.auth.keys.policy.max_wait_ms;
                         state.parked.push(Parked {
-                            deadline_ms,
-                            ..parked
+                            context_id: self.id,
+                            deadline_ms: now + state.auth.keys.policy.max_wait_ms,
+                            request,
+                            answers: std::mem::take(&mut self.answers),
+                            response_headers: std::mem::take(&mut self.limit_headers),
                         });
                     });
                     if queued.is_none() {
