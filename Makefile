@@ -5,7 +5,14 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := build
 
 TARGET   := wasm32-wasip1
-WASM     := target/$(TARGET)/release/apirule_wasm.wasm
+# The two modules (README "Two modules"): cargo's output, then shrunk by wasm-opt into target/.
+WASM     := target/apirule_wasm.wasm
+PORTABLE := target/apirule_wasm_portable.wasm
+WASM_RAW := target/$(TARGET)/release/apirule_wasm.wasm
+PORTABLE_RAW := target/portable/$(TARGET)/release/apirule_wasm.wasm
+# -Oz with exactly the features rustc's wasm32-wasip1 output uses, so nothing newer is introduced.
+WASM_OPT := wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+	--enable-mutable-globals
 VENV     := .venv
 PYTHON   ?= python3
 ENVOY    ?= $(VENV)/bin/envoy
@@ -13,14 +20,19 @@ STAMP    := $(VENV)/.installed
 IDP      := tests/idp/node_modules/.installed
 BENCHPY  := $(VENV)/.bench-installed
 
-.PHONY: build test standalone run cli lint clean tools bench soak fuzz oci push publish .wasm-target .apt-tools \
-	.stands-alone
+.PHONY: build portable test standalone run cli lint clean tools bench soak fuzz oci push publish .wasm-target \
+	.apt-tools .stands-alone .wasm-opt
 
 # ---- tools (idempotent) -----------------------------------------------------------------------
 tools: .wasm-target $(STAMP) $(IDP)
 
 .wasm-target:
 	@rustup target list --installed 2>/dev/null | grep -qx $(TARGET) || rustup target add $(TARGET)
+
+# binaryen's wasm-opt (Debian package), once.
+.wasm-opt:
+	@command -v wasm-opt >/dev/null || { echo "installing binaryen (wasm-opt), the Debian package"; \
+	    apt-get update -qq && apt-get install -y -qq binaryen >/dev/null; }
 
 $(STAMP): tests/requirements.txt
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -47,9 +59,23 @@ $(IDP): tests/idp/package-lock.json
 	@touch $(IDP)
 
 # ---- build --------------------------------------------------------------------------------------
-build: .wasm-target
+# A module is optimized again only when cargo made a newer one.
+define shrink
+	@if [ ! -e $(2) ] || [ $(1) -nt $(2) ]; then \
+	  $(WASM_OPT) $(1) -o $(2).tmp && mv $(2).tmp $(2); fi
+	@echo "module: $(2) ($$(stat -c %s $(2)) bytes; cargo's $$(stat -c %s $(1)))"
+endef
+
+build: .wasm-target .wasm-opt
 	cargo build --locked --release --target $(TARGET) -p apirule-wasm --lib
-	@echo "module: $(WASM) ($$(stat -c %s $(WASM)) bytes)"
+	$(call shrink,$(WASM_RAW),$(WASM))
+
+# The portable module: every algorithm in software, for hosts without Envoy's verify_signature.
+# Its own target directory, so the two builds never overwrite each other.
+portable: .wasm-target .wasm-opt
+	cargo build --locked --release --target $(TARGET) -p apirule-wasm --lib --features portable \
+	  --target-dir target/portable
+	$(call shrink,$(PORTABLE_RAW),$(PORTABLE))
 
 cli:
 	cargo build --locked --release --bin apirule
@@ -57,8 +83,10 @@ cli:
 
 # ---- test: unit tests of the core, then end to end through the real Envoy -----------------------
 # examples/crash.rs is the module that panics on purpose (tests/failure_policy_e2e.rs).
-test: .stands-alone build $(STAMP) $(IDP) .apt-tools
+test: .stands-alone build portable $(STAMP) $(IDP) .apt-tools
 	cargo build --locked --release --target $(TARGET) -p apirule-wasm --example crash
+	@echo "the core and the shell as the default module builds them (no portable crypto)"
+	cargo test --locked -p apirule-core -p apirule-wasm
 	ENVOY=$(abspath $(ENVOY)) cargo test --locked --workspace
 
 # The repository stands alone: tests read only what it holds (fixtures in tests/fixtures, CRD
@@ -100,7 +128,7 @@ publish:
 
 # ---- bench: figures side by side (BENCH_SECONDS, BENCH_ROUNDS, BENCH_ONLY=core,scale,memory,throughput,ratelimit,size) --
 # The test build links the lib and the CLI, which must share one panic strategy: unwind.
-bench: build $(STAMP) $(IDP) $(BENCHPY)
+bench: build portable $(STAMP) $(IDP) $(BENCHPY)
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	cargo build --locked --release --target $(TARGET) -p apirule-wasm --example passthrough
 	APIRULE_BENCH=1 ENVOY=$(abspath $(ENVOY)) CARGO_PROFILE_RELEASE_PANIC=unwind \
@@ -139,6 +167,8 @@ lint:
 	cargo fmt --check
 	cargo clippy --locked --workspace --all-targets -- -D warnings
 	cargo clippy --locked --release --target $(TARGET) -p apirule-wasm --lib -- -D warnings
+	cargo clippy --locked --release --target $(TARGET) -p apirule-wasm --lib --features portable \
+	  --target-dir target/portable -- -D warnings
 
 # ---- run: Envoy with the module and the sample APIRule in envoy/envoy.yaml, httpbin upstream,
 # and a test identity provider for the jwt rules ------------------------------------------------

@@ -256,7 +256,7 @@ mod cli {
 
     fn explain(args: &[String]) -> Result<i32, String> {
         use apirule_core::decide::Request;
-        use apirule_core::jwt::crypto::PureRust;
+        use apirule_core::jwt::crypto::Software;
         let mut base = empty_config()?;
         let o = parse(args, &mut base, true)?;
         let request = o
@@ -297,7 +297,7 @@ mod cli {
                     .map_err(|e| format!("{file}: {e}"))?;
             }
             let answers = Default::default();
-            let mut env = auth.env(&PureRust, &answers, now_ms, now_ms);
+            let mut env = auth.env(&Software, &answers, now_ms, now_ms);
             let req = Request {
                 authority,
                 method,
@@ -322,11 +322,8 @@ mod cli {
         let mut base = empty_config()?;
         let mut mode = None;
         let (mut image, mut sha256): (Option<String>, Option<String>) = (None, None);
-        let (mut port, mut admin, mut wasm) = (
-            10000u16,
-            9901u16,
-            "target/wasm32-wasip1/release/apirule_wasm.wasm".to_owned(),
-        );
+        let (mut port, mut admin, mut wasm) =
+            (10000u16, 9901u16, "target/apirule_wasm.wasm".to_owned());
         let mut services = std::collections::BTreeMap::new();
         let mut compact = false;
         let (mut ca_file, mut system_ca): (Option<String>, String) =

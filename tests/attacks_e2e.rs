@@ -74,6 +74,7 @@ fn start(
             concurrency,
             idp_port: idp.port,
             clusters,
+            ..Default::default()
         },
     )
 }

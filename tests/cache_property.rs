@@ -25,7 +25,7 @@ use apirule_core::compile::{compile, RuleSet, Status};
 use apirule_core::config::PluginConfig;
 use apirule_core::decide::{decide, Decision, Request, Wait};
 use apirule_core::jwt::cache::TokenCache;
-use apirule_core::jwt::crypto::PureRust;
+use apirule_core::jwt::crypto::Software;
 use apirule_core::jwt::keystore::KeyStore;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -377,7 +377,7 @@ fn run(
         let mut env = AuthEnv {
             keys,
             cache: &mut caches.tokens,
-            crypto: &PureRust,
+            crypto: &Software,
             introspection: &mut caches.introspection,
             mints: &mut Default::default(),
             answers: &answers,

@@ -10,7 +10,7 @@ use apirule_core::callout::{Answer, CallRequest};
 use apirule_core::compile::{compile, RuleSet, Status};
 use apirule_core::config::PluginConfig;
 use apirule_core::decide::{decide, Decision, Request, Wait};
-use apirule_core::jwt::crypto::PureRust;
+use apirule_core::jwt::crypto::Software;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jwt_simple::prelude::*;
@@ -53,7 +53,7 @@ fn run(
     r: &Request<'_>,
     answers: &HashMap<String, Answer>,
 ) -> Out {
-    let mut env = st.env(&PureRust, answers, 1_700_000_000_000, 1_700_000_000_000);
+    let mut env = st.env(&Software, answers, 1_700_000_000_000, 1_700_000_000_000);
     match decide(set, r, &mut env) {
         Decision::Allow(a) => Out::Allow(
             a.set_headers

@@ -351,6 +351,11 @@ fn broken_plugin_configuration_is_refused() {
             r#"{"apiRules": [42]}"#,
             ".apiRules[0]: expected an APIRule object or a List",
         ),
+        // Software RSA is the portable module's (README "Two modules").
+        (
+            r#"{"apiRules": [], "nativeCrypto": false}"#,
+            ".nativeCrypto: false verifies RSA and P-384 in software, which only the portable module",
+        ),
     ] {
         match Envoy::try_start(
             free_port(),

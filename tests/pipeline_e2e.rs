@@ -20,21 +20,38 @@ fn merge(mut base: Value, extra: Value) -> Value {
 }
 
 fn start(idp: &Idp, upstream: &Upstream, rules: &[Value], extra: Value) -> Envoy {
+    let opts = EnvoyOptions {
+        idp_port: idp.port,
+        ..Default::default()
+    };
+    Envoy::start_with(upstream, &config(idp, upstream, rules, extra), opts)
+}
+
+fn config(idp: &Idp, upstream: &Upstream, rules: &[Value], extra: Value) -> String {
     let mut clusters = json!({});
     clusters[idp.issuer()] = json!("idp");
     clusters[format!("http://127.0.0.1:{}", upstream.port)] = json!("httpbin");
-    let cfg = merge(
+    merge(
         json!({"defaultDomain": "local.kyma.dev", "clusters": clusters, "apiRules": rules}),
         extra,
-    );
-    Envoy::start_with(
-        upstream,
-        &cfg.to_string(),
-        EnvoyOptions {
-            idp_port: idp.port,
-            ..Default::default()
-        },
     )
+    .to_string()
+}
+
+/// The default module or the portable one; `Err` with Envoy's log when it refuses the config.
+fn start_module(
+    idp: &Idp,
+    upstream: &Upstream,
+    rules: &[Value],
+    extra: Value,
+    portable: bool,
+) -> Result<Envoy, String> {
+    let opts = EnvoyOptions {
+        idp_port: idp.port,
+        portable,
+        ..Default::default()
+    };
+    Envoy::try_start(upstream.port, &config(idp, upstream, rules, extra), opts)
 }
 
 fn v1beta1(name: &str, host: &str, rules: Value) -> Value {
@@ -469,4 +486,80 @@ fn unsupported_mutator_values_are_configuration_errors() {
         text.contains("unsupported command operator %UPSTREAM_HOST%"),
         "{text}"
     );
+}
+
+/// RSA keys sign id tokens in the portable module only; the default one refuses them when it
+/// is configured, naming the field, rather than at the first request.
+#[test]
+fn id_token_with_an_rsa_key_needs_the_portable_module() {
+    let idp = Idp::start(300);
+    let upstream = Upstream::start();
+    // A throwaway 2048-bit key made for this test (node's crypto), private parts included.
+    let signing: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("keys/rsa-signing.jwks.json")).unwrap(),
+    )
+    .unwrap();
+    let rule = v1beta1(
+        "rsa",
+        "rsa",
+        json!([{"path": "/headers", "methods": ["GET"],
+                "accessStrategies": [{"handler": "jwt", "config":
+                    {"jwks_urls": [idp.jwks_uri()], "trusted_issuers": [idp.issuer()]}}],
+                "mutators": [{"handler": "id_token", "config": {
+                    "issuer_url": "https://oathkeeper.local.kyma.dev",
+                    "jwks_url": "file:///etc/secrets/rsa.json", "ttl": "60s"}}]}]),
+    );
+    let extra = json!({"signingKeys": {"file:///etc/secrets/rsa.json": signing}});
+
+    let refused = start_module(
+        &idp,
+        &upstream,
+        std::slice::from_ref(&rule),
+        extra.clone(),
+        false,
+    )
+    .err()
+    .expect("the default module refuses an RSA signing key");
+    assert!(
+        refused.contains(".signingKeys[\"file:///etc/secrets/rsa.json\"]: RSA keys sign id tokens only in the portable module"),
+        "{refused}"
+    );
+
+    let envoy = start_module(&idp, &upstream, &[rule], extra, true).unwrap();
+    let t = idp.token("rs256", "read");
+    let r = envoy.send(
+        "GET",
+        "rsa.local.kyma.dev",
+        "/headers",
+        &[("Authorization", &bearer(&t))],
+        "",
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    let minted = r.upstream_header("Authorization").unwrap();
+    let minted = minted.strip_prefix("Bearer ").unwrap();
+    use base64::Engine;
+    use jwt_simple::prelude::*;
+    let b = |m: &str| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(signing["keys"][0][m].as_str().unwrap())
+            .unwrap()
+    };
+    let key = RS256PublicKey::from_components(&b("n"), &b("e")).unwrap();
+    let claims = key.verify_token::<Value>(minted, None).unwrap();
+    assert_eq!(claims.subject.as_deref(), Some("test-client"));
+    assert_eq!(
+        claims.issuer.as_deref(),
+        Some("https://oathkeeper.local.kyma.dev")
+    );
+    let header: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(minted.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        header,
+        json!({"alg": "RS256", "typ": "JWT", "kid": "rsa-mutator"})
+    );
+    assert!(!envoy.log().contains("panicked"));
 }

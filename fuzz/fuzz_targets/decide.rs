@@ -11,7 +11,7 @@ use apirule_core::callout::Answer;
 use apirule_core::compile::{compile, RuleSet};
 use apirule_core::config::PluginConfig;
 use apirule_core::decide::{decide, Decision, Request, Wait};
-use apirule_core::jwt::crypto::PureRust;
+use apirule_core::jwt::crypto::Software;
 use libfuzzer_sys::fuzz_target;
 
 const CONFIG: &str = r#"{
@@ -89,7 +89,7 @@ fn run(set: &RuleSet, data: &[u8]) {
         let mut answers: HashMap<String, Answer> = HashMap::new();
         for _ in 0..3 {
             let now = 1_700_000_000_000;
-            let mut env = state.env(&PureRust, &answers, now, now);
+            let mut env = state.env(&Software, &answers, now, now);
             let key = match decide(set, &req, &mut env) {
                 Decision::Pending(p) => match p.wait {
                     Wait::Call(call) => call.key,

@@ -419,8 +419,8 @@ fn throughput(seconds: u64, rounds: usize, connections: u32) {
         },
         Scenario {
             host: HOST,
-            name: "filter, RS256 first seen, pure-Rust crypto",
-            envoy: start(Kind::Wasm(filter(
+            name: "filter, RS256 first seen, pure-Rust crypto (portable module)",
+            envoy: start(Kind::Portable(filter(
                 json!({"tokenCacheSize": 1, "nativeCrypto": false}),
             ))),
             tokens: vec![rs.clone(), rs2.clone()],
@@ -579,6 +579,8 @@ enum Kind {
     /// `crates/filter/examples/passthrough.rs`: what any proxy-wasm filter costs.
     Passthrough,
     Wasm(String),
+    /// The portable module (software RSA), with this plugin configuration.
+    Portable(String),
     /// Issuer and JWKS URI.
     Native(String, String),
     /// Envoy's own `local_ratelimit` (what Kyma's RateLimit EnvoyFilter configures), a bucket
@@ -602,6 +604,7 @@ impl BenchEnvoy {
             Kind::Bare => vec![],
             Kind::Passthrough => vec![wasm_filter(&passthrough_path(), "")],
             Kind::Wasm(cfg) => vec![wasm_filter(&wasm_path(), cfg)],
+            Kind::Portable(cfg) => vec![wasm_filter(&portable_wasm_path(), cfg)],
             Kind::Native(issuer, jwks) => native_jwt(issuer, jwks),
             Kind::NativeRateLimit => vec![json!({
                 "name": "envoy.filters.http.local_ratelimit",

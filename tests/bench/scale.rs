@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use apirule_core::compile::compile;
 use apirule_core::config::PluginConfig;
 use apirule_core::decide::{decide, Decision, Request};
-use apirule_core::jwt::crypto::PureRust;
+use apirule_core::jwt::crypto::Software;
 use serde_json::{json, Value};
 
 use super::common::*;
@@ -127,7 +127,7 @@ fn time_decide(
         let iterations = 200_000;
         let start = Instant::now();
         for _ in 0..iterations {
-            let mut env = auth.env(&PureRust, &answers, now_ms, now_ms);
+            let mut env = auth.env(&Software, &answers, now_ms, now_ms);
             let d = decide(&set, black_box(&req), &mut env);
             assert!(matches!(d, Decision::Allow(_)), "{host}{path}: {d:?}");
             black_box(d);

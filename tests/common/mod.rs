@@ -35,13 +35,27 @@ pub fn envoy_bin() -> PathBuf {
         .unwrap_or_else(|| repo().join(".venv/bin/envoy"))
 }
 
+/// The default module (`make build`), or APIRULE_WASM.
 pub fn wasm_path() -> PathBuf {
-    let p = std::env::var_os("APIRULE_WASM")
+    module("APIRULE_WASM", "target/apirule_wasm.wasm", "build")
+}
+
+/// The portable module (`make portable`): every algorithm in software; or APIRULE_WASM_PORTABLE.
+pub fn portable_wasm_path() -> PathBuf {
+    module(
+        "APIRULE_WASM_PORTABLE",
+        "target/apirule_wasm_portable.wasm",
+        "portable",
+    )
+}
+
+fn module(var: &str, default: &str, make: &str) -> PathBuf {
+    let p = std::env::var_os(var)
         .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("target/wasm32-wasip1/release/apirule_wasm.wasm"));
+        .unwrap_or_else(|| repo().join(default));
     assert!(
         p.is_file(),
-        "{} is missing: run `make build` (make test does)",
+        "{} is missing: run `make {make}` (make test does)",
         p.display()
     );
     p
@@ -182,6 +196,8 @@ pub struct EnvoyOptions {
     pub idp_port: u16,
     /// More static clusters on loopback: `(name, port)`.
     pub clusters: Vec<(String, u16)>,
+    /// The portable module instead of the default one.
+    pub portable: bool,
 }
 
 impl Default for EnvoyOptions {
@@ -190,6 +206,7 @@ impl Default for EnvoyOptions {
             concurrency: 2,
             idp_port: 9,
             clusters: Vec::new(),
+            portable: false,
         }
     }
 }
@@ -268,6 +285,10 @@ impl Envoy {
     ) -> Result<Envoy, String> {
         let (port, admin) = (free_port(), free_port());
         let mut cfg = render(port, admin, upstream_port, opts.idp_port, plugin_config);
+        if opts.portable {
+            wasm_filter_mut(&mut cfg)["typed_config"]["config"]["vm_config"]["code"]["local"]
+                ["filename"] = portable_wasm_path().to_string_lossy().into_owned().into();
+        }
         let clusters = cfg["static_resources"]["clusters"].as_array_mut().unwrap();
         for (name, port) in &opts.clusters {
             clusters.push(serde_json::json!({

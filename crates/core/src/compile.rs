@@ -149,6 +149,13 @@ impl Registry<'_> {
 /// invalid APIRule is reported and left out (its hosts answer 404), the others are served.
 pub fn compile(config: &PluginConfig) -> Result<(RuleSet, Vec<Report>), ConfigError> {
     let objects = config.objects()?;
+    if config.native_crypto == Some(false) && !crate::jwt::crypto::Software::complete() {
+        return Err(ConfigError(
+            "plugin configuration: .nativeCrypto: false verifies RSA and P-384 in software, \
+             which only the portable module (apirule_wasm_portable.wasm) carries"
+                .into(),
+        ));
+    }
     let mut set = RuleSet {
         jwks_policy: config.jwks.policy()?,
         token_cache_size: config

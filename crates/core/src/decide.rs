@@ -415,7 +415,7 @@ mod tests {
     fn decide<'a>(set: &'a RuleSet, r: &Request<'a>) -> Decision<'a> {
         let mut auth = set.auth_state();
         let answers = Default::default();
-        let mut env = auth.env(&crate::jwt::crypto::PureRust, &answers, 0, 0);
+        let mut env = auth.env(&crate::jwt::crypto::Software, &answers, 0, 0);
         super::decide(set, r, &mut env)
     }
 

@@ -1,12 +1,13 @@
 //! Signature checks through Envoy's `verify_signature` foreign function (BoringSSL) for RSA
-//! PKCS#1 and ECDSA, with the pure-Rust path for everything else and for hosts without it.
+//! PKCS#1 and ECDSA, with the core's software verifiers for everything else and for hosts without
+//! it. What this build cannot verify fails closed, and says so once per algorithm.
 
 use std::cell::Cell;
 
 use super::host;
 use log::{info, warn};
 
-use apirule_core::jwt::crypto::{Crypto, PureRust};
+use apirule_core::jwt::crypto::{Crypto, Software};
 use apirule_core::jwt::foreign;
 use apirule_core::jwt::jwks::PublicKey;
 use apirule_core::jwt::jws::Jws;
@@ -14,6 +15,8 @@ use apirule_core::jwt::jws::Jws;
 pub struct HostCrypto {
     native: Cell<bool>,
     announced: Cell<bool>,
+    /// Algorithms already reported as unverifiable here (bit per `Alg`), to log each once.
+    missing: Cell<u32>,
 }
 
 impl HostCrypto {
@@ -21,6 +24,7 @@ impl HostCrypto {
         HostCrypto {
             native: Cell::new(native),
             announced: Cell::new(false),
+            missing: Cell::new(0),
         }
     }
 }
@@ -49,6 +53,23 @@ impl Crypto for HostCrypto {
                 }
             }
         }
-        PureRust.verify(jws, key)
+        let alg = jws.header.alg;
+        if !Software::covers(alg) {
+            let bit = 1u32 << (alg as u32 % 32);
+            if self.missing.get() & bit == 0 {
+                self.missing.set(self.missing.get() | bit);
+                warn!(
+                    "{} tokens are refused: {}; the portable module (apirule_wasm_portable.wasm) verifies them in software",
+                    alg.as_str(),
+                    if self.native.get() {
+                        "Envoy's verify_signature does not cover them"
+                    } else {
+                        "this host has no verify_signature"
+                    }
+                );
+            }
+            return false;
+        }
+        Software.verify(jws, key)
     }
 }

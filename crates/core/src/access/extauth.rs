@@ -410,7 +410,7 @@ mod tests {
             protocol: "",
         };
         let mut auth = set.auth_state();
-        let mut env = auth.env(&crate::jwt::crypto::PureRust, answers, 0, 0);
+        let mut env = auth.env(&crate::jwt::crypto::Software, answers, 0, 0);
         match decide(set, &req, &mut env) {
             Decision::Allow(a) => {
                 let mut h: Vec<(String, String)> = a

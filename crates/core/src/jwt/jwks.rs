@@ -1,6 +1,6 @@
 //! JWK Sets → public keys a token may be verified with.
 //!
-//! Accepted: RSA 2048–4096 bits (odd modulus, odd exponent ≥ 3), EC P-256 and P-384 (full-size
+//! Accepted: RSA 2048–4096 bits (odd modulus, exponent 65537), EC P-256 and P-384 (full-size
 //! coordinates, point on the curve), Ed25519. Refused and skipped: symmetric (`oct`) keys,
 //! unknown `kty` or `crv`, keys whose `alg` does not fit their type, keys marked for another use
 //! than signatures, malformed members. A set with no usable key is an error (fail closed).
@@ -172,11 +172,11 @@ fn rsa(key: &Value) -> Option<PublicKey> {
         acc.saturating_mul(256).saturating_add(u64::from(*b))
     });
     let odd = |v: &[u8]| v.last().is_some_and(|b| b & 1 == 1);
-    if !(2048..=4096).contains(&bits) || !odd(&n) || !odd(&e) || e_value < 3 || e.len() > 4 {
+    // 2048 to 4096 bits, odd, and e = 65537: what the portable module's verifier takes, so a
+    // key works the same on every crypto path and in both modules.
+    if !(2048..=4096).contains(&bits) || !odd(&n) || e_value != 65537 {
         return None;
     }
-    // The pure-Rust verifier must accept it too, so a key works on both crypto paths.
-    jwt_simple::algorithms::RS256PublicKey::from_components(&n, &e).ok()?;
     Some(PublicKey::Rsa { n, e })
 }
 
@@ -197,8 +197,8 @@ fn ec(key: &Value) -> Option<PublicKey> {
     sec1.extend_from_slice(&y);
     // Rejects points that are not on the curve (invalid-curve inputs, RFC 8725 §3.4).
     let valid = match curve {
-        Curve::P256 => jwt_simple::algorithms::ES256PublicKey::from_bytes(&sec1).is_ok(),
-        Curve::P384 => jwt_simple::algorithms::ES384PublicKey::from_bytes(&sec1).is_ok(),
+        Curve::P256 => super::points::p256_point_valid(&sec1),
+        Curve::P384 => super::points::p384_point_valid(&sec1),
     };
     valid.then_some(PublicKey::Ec { curve, sec1 })
 }
@@ -211,8 +211,7 @@ fn okp(key: &Value) -> Option<PublicKey> {
     if x.len() != 32 {
         return None;
     }
-    jwt_simple::algorithms::Ed25519PublicKey::from_bytes(&x).ok()?;
-    Some(PublicKey::Ed25519 { x })
+    super::points::ed25519_key_valid(&x).then_some(PublicKey::Ed25519 { x })
 }
 
 #[cfg(test)]

@@ -11,3 +11,4 @@ pub mod jwks;
 pub mod jws;
 pub mod keystore;
 pub mod lease;
+pub mod points;

@@ -5,30 +5,35 @@
 //! `iat` = `nbf` = now, `exp` = now + `ttl` (Kyma's default 60 s), `jti`, overriding the template.
 //! Minted tokens are reused until less than a tenth of their lifetime is left, as Oathkeeper does.
 
-use jwt_simple::prelude::*;
 use serde_json::{Map, Value};
 
 use super::gotemplate::{Session, Template};
-use crate::jwt::der;
 use crate::jwt::jws::b64;
 
-/// A private key from a JWK Set in the plugin configuration.
-pub enum SigningKey {
-    Rs256(Box<RS256KeyPair>),
-    Es256(ES256KeyPair),
-    EdDsa(Ed25519KeyPair),
+/// A private key from a JWK Set in the plugin configuration, with the `kid` its tokens carry.
+pub struct SigningKey {
+    kid: Option<String>,
+    signer: Signer,
+}
+
+enum Signer {
+    Es256(p256::ecdsa::SigningKey),
+    EdDsa(ed25519_compact::KeyPair),
+    /// RSA signing needs big-number arithmetic that only the portable module carries.
+    #[cfg(feature = "portable")]
+    Rs256(Box<superboring::pkey::PKey<superboring::pkey::Private>>),
 }
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print key material.
-        f.write_str(match self {
-            SigningKey::Rs256(_) => "SigningKey(RS256)",
-            SigningKey::Es256(_) => "SigningKey(ES256)",
-            SigningKey::EdDsa(_) => "SigningKey(EdDSA)",
-        })
+        write!(f, "SigningKey({})", self.alg())
     }
 }
+
+/// Why an RSA key cannot sign here, as the configuration error says it.
+pub const RSA_NEEDS_PORTABLE: &str = "RSA keys sign id tokens only in the portable module \
+     (apirule_wasm_portable.wasm); use an EC P-256 or Ed25519 key with this one";
 
 impl SigningKey {
     /// The first private key of a JWK Set (RSA → RS256, P-256 → ES256, Ed25519 → EdDSA).
@@ -48,58 +53,114 @@ impl SigningKey {
                 .and_then(b64)
                 .ok_or_else(|| format!("private key member {name:?} missing or not base64url"))
         };
-        let signing = match key.get("kty").and_then(Value::as_str) {
-            Some("RSA") => {
-                let parts = [
-                    m("n")?,
-                    m("e")?,
-                    m("d")?,
-                    m("p")?,
-                    m("q")?,
-                    m("dp")?,
-                    m("dq")?,
-                    m("qi")?,
-                ];
-                let pair = RS256KeyPair::from_der(&der::rsa_private_pkcs1(&parts))
-                    .map_err(|e| format!("RSA key: {e}"))?;
-                SigningKey::Rs256(Box::new(match kid {
-                    Some(k) => pair.with_key_id(&k),
-                    None => pair,
-                }))
+        let crv = key.get("crv").and_then(Value::as_str);
+        let signer = match key.get("kty").and_then(Value::as_str) {
+            Some("RSA") => rsa(&m)?,
+            Some("EC") if crv == Some("P-256") => {
+                let d = p256::ecdsa::SigningKey::from_slice(&m("d")?)
+                    .map_err(|_| "EC key: `d` is not a P-256 private scalar")?;
+                // The public half, when given, must be the private key's: a mismatch would
+                // mint tokens nobody can verify with the published set.
+                if let (Ok(x), Ok(y)) = (m("x"), m("y")) {
+                    let point = d.verifying_key().to_sec1_point(false);
+                    if point.as_bytes().get(1..) != Some(&[x, y].concat()[..]) {
+                        return Err("EC key: `x`/`y` do not belong to `d`".into());
+                    }
+                }
+                Signer::Es256(d)
             }
-            Some("EC") if key.get("crv").and_then(Value::as_str) == Some("P-256") => {
-                let pair =
-                    ES256KeyPair::from_bytes(&m("d")?).map_err(|e| format!("EC key: {e}"))?;
-                SigningKey::Es256(match kid {
-                    Some(k) => pair.with_key_id(&k),
-                    None => pair,
-                })
-            }
-            Some("OKP") if key.get("crv").and_then(Value::as_str) == Some("Ed25519") => {
-                let mut raw = m("d")?;
-                raw.extend(m("x")?);
-                let pair =
-                    Ed25519KeyPair::from_bytes(&raw).map_err(|e| format!("Ed25519 key: {e}"))?;
-                SigningKey::EdDsa(match kid {
-                    Some(k) => pair.with_key_id(&k),
-                    None => pair,
-                })
+            Some("OKP") if crv == Some("Ed25519") => {
+                let seed = ed25519_compact::Seed::from_slice(&m("d")?)
+                    .map_err(|_| "Ed25519 key: `d` must be 32 bytes")?;
+                let pair = ed25519_compact::KeyPair::from_seed(seed);
+                if pair.pk.as_slice() != m("x")?.as_slice() {
+                    return Err("Ed25519 key: `x` does not belong to `d`".into());
+                }
+                Signer::EdDsa(pair)
             }
             _ => {
                 return Err("only RSA, EC P-256 and Ed25519 private keys can sign id tokens".into())
             }
         };
-        Ok(signing)
+        Ok(SigningKey { kid, signer })
     }
 
-    fn sign(&self, claims: JWTClaims<Map<String, Value>>) -> Result<String, String> {
-        match self {
-            SigningKey::Rs256(k) => k.sign(claims),
-            SigningKey::Es256(k) => k.sign(claims),
-            SigningKey::EdDsa(k) => k.sign(claims),
+    fn alg(&self) -> &'static str {
+        match self.signer {
+            Signer::Es256(_) => "ES256",
+            Signer::EdDsa(_) => "EdDSA",
+            #[cfg(feature = "portable")]
+            Signer::Rs256(_) => "RS256",
         }
-        .map_err(|e| e.to_string())
     }
+
+    /// A compact JWS of `claims`: header `{"alg", "typ": "JWT", "kid"}`.
+    fn sign(&self, claims: &Map<String, Value>) -> Result<String, String> {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine;
+        let mut header = serde_json::json!({"alg": self.alg(), "typ": "JWT"});
+        if let Some(kid) = &self.kid {
+            header["kid"] = Value::String(kid.clone());
+        }
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(Value::Object(claims.clone()).to_string())
+        );
+        let signature = match &self.signer {
+            Signer::Es256(k) => {
+                use p256::ecdsa::signature::Signer as _;
+                let s: p256::ecdsa::Signature = k.sign(input.as_bytes());
+                s.to_bytes().to_vec()
+            }
+            // Deterministic (no noise), as RFC 8032 defines Ed25519.
+            Signer::EdDsa(k) => k.sk.sign(input.as_bytes(), None).to_vec(),
+            #[cfg(feature = "portable")]
+            Signer::Rs256(k) => rs256(k, &input)?,
+        };
+        Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature)))
+    }
+}
+
+#[cfg(feature = "portable")]
+fn rsa(m: &dyn Fn(&str) -> Result<Vec<u8>, String>) -> Result<Signer, String> {
+    use jwt_simple::prelude::RSAKeyPairLike;
+    let parts = [
+        m("n")?,
+        m("e")?,
+        m("d")?,
+        m("p")?,
+        m("q")?,
+        m("dp")?,
+        m("dq")?,
+        m("qi")?,
+    ];
+    // jwt-simple checks the key (2048 to 4096 bits, e = 65537, consistent primes).
+    let der = crate::jwt::der::rsa_private_pkcs1(&parts);
+    let pair = jwt_simple::algorithms::RS256KeyPair::from_der(&der)
+        .map_err(|e| format!("RSA key: {e}"))?;
+    let pkey = superboring::pkey::PKey::from_rsa(pair.key_pair().as_ref().clone())
+        .map_err(|_| "RSA key: not usable for signing")?;
+    Ok(Signer::Rs256(Box::new(pkey)))
+}
+
+#[cfg(not(feature = "portable"))]
+fn rsa(_: &dyn Fn(&str) -> Result<Vec<u8>, String>) -> Result<Signer, String> {
+    Err(RSA_NEEDS_PORTABLE.into())
+}
+
+/// RSASSA-PKCS1-v1_5 with SHA-256 (RS256), blinded, as jwt-simple signs.
+#[cfg(feature = "portable")]
+fn rs256(
+    k: &superboring::pkey::PKey<superboring::pkey::Private>,
+    input: &str,
+) -> Result<Vec<u8>, String> {
+    use superboring::{hash::MessageDigest, rsa::Padding, sign::Signer};
+    let failed = |_| "RSA signing failed".to_owned();
+    let mut signer = Signer::new(MessageDigest::sha256(), k).map_err(failed)?;
+    signer.set_rsa_padding(Padding::PKCS1).map_err(failed)?;
+    signer.update(input.as_bytes()).map_err(failed)?;
+    signer.sign_to_vec().map_err(failed)
 }
 
 #[derive(Debug)]
@@ -169,26 +230,100 @@ impl IdToken {
             crate::jwt::keystore::fnv1a(key.as_bytes()) ^ now_s,
             cache.counter
         );
-        let mut claims = Claims::with_custom_claims(custom, Duration::from_secs(self.ttl_s))
-            .with_issuer(&self.issuer)
-            .with_subject(session.subject)
-            .with_jwt_id(jti);
-        claims.issued_at = Some(UnixTimeStamp::from_secs(now_s));
-        claims.invalid_before = Some(UnixTimeStamp::from_secs(now_s));
-        claims.expires_at = Some(UnixTimeStamp::from_secs(now_s + self.ttl_s));
+        let mut claims = custom;
+        claims.insert("iss".into(), self.issuer.clone().into());
+        claims.insert("sub".into(), session.subject.into());
+        claims.insert("iat".into(), now_s.into());
+        claims.insert("nbf".into(), now_s.into());
+        claims.insert("exp".into(), (now_s + self.ttl_s).into());
+        claims.insert("jti".into(), jti.into());
         match audiences {
-            Some(Value::String(a)) => claims = claims.with_audience(a),
+            Some(Value::String(a)) => {
+                claims.insert("aud".into(), a.into());
+            }
             Some(Value::Array(a)) => {
-                let set: HashSet<String> = a
-                    .iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect();
-                claims = claims.with_audiences(set);
+                // Strings only, each once, in the template's order.
+                let mut set: Vec<Value> = Vec::with_capacity(a.len());
+                for v in a.into_iter().filter(Value::is_string) {
+                    if !set.contains(&v) {
+                        set.push(v);
+                    }
+                }
+                claims.insert("aud".into(), Value::Array(set));
             }
             _ => {}
         }
-        let token = self.key.sign(claims)?;
+        let token = self.key.sign(&claims)?;
         cache.map.insert(&key, (token.clone(), now_s + self.ttl_s));
         Ok(token)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use jwt_simple::prelude::*;
+    use serde_json::json;
+
+    fn e(b: &[u8]) -> String {
+        URL_SAFE_NO_PAD.encode(b)
+    }
+
+    fn claims() -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("sub".into(), "alice".into());
+        m.insert("exp".into(), (u64::MAX >> 12).into());
+        m
+    }
+
+    /// Tokens minted with the default module's signers verify with an independent library.
+    #[test]
+    fn es256_and_eddsa_tokens_verify_elsewhere() {
+        let es = ES256KeyPair::generate();
+        let p = es.public_key().public_key().to_bytes_uncompressed();
+        let jwks = json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1", "d": e(&es.to_bytes()),
+                                    "x": e(&p[1..33]), "y": e(&p[33..])}]});
+        let key = SigningKey::from_jwks(&jwks).unwrap_or_else(|e| unreachable!("{e}"));
+        let token = key.sign(&claims()).unwrap_or_else(|e| unreachable!("{e}"));
+        let got = es.public_key().verify_token::<Value>(&token, None);
+        assert_eq!(got.ok().and_then(|c| c.subject).as_deref(), Some("alice"));
+
+        let ed = Ed25519KeyPair::generate();
+        let raw = ed.to_bytes();
+        let jwks = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "d": e(&raw[..32]), "x": e(&raw[32..])}]});
+        let key = SigningKey::from_jwks(&jwks).unwrap_or_else(|e| unreachable!("{e}"));
+        let token = key.sign(&claims()).unwrap_or_else(|e| unreachable!("{e}"));
+        let got = ed.public_key().verify_token::<Value>(&token, None);
+        assert_eq!(got.ok().and_then(|c| c.subject).as_deref(), Some("alice"));
+    }
+
+    /// A public half that is not the private key's would mint tokens no one can verify.
+    #[test]
+    fn mismatched_halves_and_rsa_without_the_portable_module_are_refused() {
+        let (a, b) = (ES256KeyPair::generate(), ES256KeyPair::generate());
+        let p = b.public_key().public_key().to_bytes_uncompressed();
+        let jwks = json!({"keys": [{"kty": "EC", "crv": "P-256", "d": e(&a.to_bytes()),
+                                    "x": e(&p[1..33]), "y": e(&p[33..])}]});
+        let err = SigningKey::from_jwks(&jwks).err();
+        assert_eq!(err.as_deref(), Some("EC key: `x`/`y` do not belong to `d`"));
+        let (a, b) = (Ed25519KeyPair::generate(), Ed25519KeyPair::generate());
+        let jwks = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "d": e(&a.to_bytes()[..32]),
+                                    "x": e(&b.to_bytes()[32..])}]});
+        let err = SigningKey::from_jwks(&jwks).err();
+        assert_eq!(
+            err.as_deref(),
+            Some("Ed25519 key: `x` does not belong to `d`")
+        );
+
+        let rsa = json!({"keys": [{"kty": "RSA", "n": "AQAB", "e": "AQAB", "d": "AQAB", "p": "AQAB",
+                                   "q": "AQAB", "dp": "AQAB", "dq": "AQAB", "qi": "AQAB"}]});
+        let err = SigningKey::from_jwks(&rsa).err().unwrap_or_default();
+        if cfg!(feature = "portable") {
+            assert!(err.starts_with("RSA key: "), "{err}");
+        } else {
+            assert_eq!(err, RSA_NEEDS_PORTABLE);
+        }
     }
 }
