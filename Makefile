@@ -10,9 +10,11 @@ WASM     := target/apirule_wasm.wasm
 PORTABLE := target/apirule_wasm_portable.wasm
 WASM_RAW := target/$(TARGET)/release/apirule_wasm.wasm
 PORTABLE_RAW := target/portable/$(TARGET)/release/apirule_wasm.wasm
-# -Oz with exactly the features rustc's wasm32-wasip1 output uses, so nothing newer is introduced.
-WASM_OPT := wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-	--enable-mutable-globals
+# -Oz with exactly the features rustc's wasm32-wasip1 output uses, so nothing newer is introduced,
+# and without inlining functions into their one caller (binaryen's default): that builds a few
+# huge functions, and V8 then takes 27 MiB more per Envoy (BENCHMARKS.md "Memory").
+WASM_OPT := wasm-opt -Oz --one-caller-inline-max-function-size 0 --enable-bulk-memory \
+	--enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals
 VENV     := .venv
 PYTHON   ?= python3
 ENVOY    ?= $(VENV)/bin/envoy
@@ -61,7 +63,7 @@ $(IDP): tests/idp/package-lock.json
 # ---- build --------------------------------------------------------------------------------------
 # A module is optimized again only when cargo made a newer one.
 define shrink
-	@if [ ! -e $(2) ] || [ $(1) -nt $(2) ]; then \
+	@if [ ! -e $(2) ] || [ $(1) -nt $(2) ] || [ Makefile -nt $(2) ]; then \
 	  $(WASM_OPT) $(1) -o $(2).tmp && mv $(2).tmp $(2); fi
 	@echo "module: $(2) ($$(stat -c %s $(2)) bytes; cargo's $$(stat -c %s $(1)))"
 endef

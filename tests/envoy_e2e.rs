@@ -414,3 +414,11 @@ fn metrics_in_prometheus() {
     assert!(log.contains("invalid_token"), "{log}");
     assert!(!log.contains("a.b.c"), "a token reached the log");
 }
+
+/// Issue 14's ceiling for the default module (README "Two modules"): a size is deterministic, so
+/// this is a test, not a benchmark.
+#[test]
+fn the_default_module_is_under_one_mib() {
+    let size = std::fs::metadata(wasm_path()).unwrap().len();
+    assert!(size < 1 << 20, "{} is {size} bytes", wasm_path().display());
+}

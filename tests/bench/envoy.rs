@@ -250,26 +250,28 @@ fn scale_figures(seconds: u64, rounds: usize, connections: u32) {
 /// Envoy's resident memory with and without the filter, on 1 and 2 workers, after traffic.
 fn memory_figures() {
     println!();
-    println!("| workers | bare Envoy RSS MiB | pass-through Wasm RSS MiB | filter (sample rules) RSS MiB | filter adds to bare MiB | filter adds to pass-through MiB |");
-    println!("|---:|---:|---:|---:|---:|---:|");
+    println!("| workers | bare Envoy RSS MiB | pass-through Wasm RSS MiB | filter (sample rules) RSS MiB | portable module RSS MiB | filter adds to bare MiB | filter adds to pass-through MiB | portable adds to pass-through MiB |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
     let sample = shipped_plugin_config();
     for workers in [1u32, 2] {
         let bare = BenchEnvoy::start_with(Kind::Bare, 9, "wasm:warn", workers);
         let pass = BenchEnvoy::start_with(Kind::Passthrough, 9, "wasm:warn", workers);
         let with = BenchEnvoy::start_with(Kind::Wasm(sample.clone()), 9, "wasm:warn", workers);
+        let port = BenchEnvoy::start_with(Kind::Portable(sample.clone()), 9, "wasm:warn", workers);
         // Traffic on every worker's connection, so each has built its VM and contexts.
         for _ in 0..200 {
-            for e in [&bare, &pass, &with] {
+            for e in [&bare, &pass, &with, &port] {
                 e.get("httpbin.local.kyma.dev", "/headers");
             }
         }
         std::thread::sleep(Duration::from_millis(500));
-        let [b, p, w] =
-            [&bare, &pass, &with].map(|e| scale::vm_rss_kib(e.proc.pid()) as f64 / 1024.0);
+        let [b, p, w, q] =
+            [&bare, &pass, &with, &port].map(|e| scale::vm_rss_kib(e.proc.pid()) as f64 / 1024.0);
         println!(
-            "| {workers} | {b:.1} | {p:.1} | {w:.1} | {:.1} | {:.1} |",
+            "| {workers} | {b:.1} | {p:.1} | {w:.1} | {q:.1} | {:.1} | {:.1} | {:.1} |",
             w - b,
-            w - p
+            w - p,
+            q - p
         );
     }
 }
