@@ -131,6 +131,18 @@ pub struct Answer {
     pub non_utf8_headers: bool,
 }
 
+impl Answer {
+    /// No answer: the call could not be made, or failed before a response.
+    pub fn none() -> Answer {
+        Answer {
+            status: None,
+            headers: Vec::new(),
+            body: Vec::new(),
+            non_utf8_headers: false,
+        }
+    }
+}
+
 pub fn form_encode(pairs: &[(&str, &str)]) -> String {
     pairs
         .iter()

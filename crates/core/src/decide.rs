@@ -1,7 +1,9 @@
-//! The one function every request goes through: `decide(rules, request)`.
+//! The decision for one request: admission (ambiguity guard, route, bucket) and then, for a routed
+//! request, CORS preflight, access checks and mutators ([`decide_matched`]).
 //!
-//! Pure: no host calls, no clock, no I/O. The proxy-wasm shell reads the request, calls this,
-//! and performs what the [`Decision`] says; `apirule explain` calls the same function offline.
+//! Pure: no host calls, no clock, no I/O. The pipeline (`pipeline.rs`, above this module) puts
+//! these stages in order with the rate-limit draw and the reads between them; it is what the
+//! shell and `apirule explain` call.
 
 use std::borrow::Cow;
 
@@ -137,8 +139,8 @@ pub fn admit<'a>(
     Admission::Routed { matched, bucket }
 }
 
-/// The whole pipeline offline (`apirule explain`, tests, fuzzing): admission, then the decision,
-/// with a bucket that always has a token (the shell draws real ones).
+/// Admission, then the decision, without a draw: a held request decided again (the pipeline's
+/// `resume`), the tests and the fuzzer. Every request's first pass is the pipeline's `run`.
 pub fn decide<'a>(rules: &'a RuleSet, req: &Request<'a>, env: &mut AuthEnv<'_>) -> Decision<'a> {
     let header = |name: &str| {
         crate::request::header_values(req.headers, name)

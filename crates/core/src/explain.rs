@@ -1,10 +1,12 @@
-//! `apirule explain`: the decision the filter would make for one request, step by step, from the
-//! same core (`route`, `decide`). Offline: keys come from files, calls are not made.
+//! `apirule explain`: the decision the filter would make for one request, step by step: the
+//! route and the rate limit traced, then the filter's own pipeline (`pipeline::run`) run offline.
+//! Keys come from files, calls are not made.
 
 use crate::access::AuthEnv;
 use crate::compile::{Check, CompiledAccess, RuleSet};
-use crate::decide::{decide, Decision, Request, Wait};
+use crate::decide::Request;
 use crate::matcher::host::normalize_authority;
+use crate::pipeline::{Effect, Offline};
 
 pub fn explain(rules: &RuleSet, req: &Request<'_>, env: &mut AuthEnv<'_>) -> Vec<String> {
     let mut out = Vec::new();
@@ -72,21 +74,23 @@ pub fn explain(rules: &RuleSet, req: &Request<'_>, env: &mut AuthEnv<'_>) -> Vec
             if limit.enforce { "" } else { ", shadow mode" }
         ));
     }
-    match decide(rules, req, env) {
-        Decision::Allow(a) => {
+    // The decision is the filter's own pipeline, with the request given whole and a bucket that
+    // has a token.
+    let outcome = crate::pipeline::run(rules, &mut Offline { request: req, env });
+    match outcome.effect {
+        Effect::Allow { headers, response } => {
             out.push("decision: allow, forwarded upstream".into());
-            for (k, v) in &a.set_headers {
+            for (k, v) in &headers {
                 out.push(format!("  sets {k}: {v}"));
             }
-            for (k, v) in &a.response.set {
+            for (k, v) in &response.set {
                 out.push(format!("  response gets {k}: {v}"));
             }
-            if a.response.strip_upstream_cors {
+            if response.strip_upstream_cors {
                 out.push("  upstream CORS headers are removed from the response".into());
             }
         }
-        Decision::Deny(d) => {
-            let r = &d.response;
+        Effect::Reply(r) => {
             out.push(format!("decision: {} ({})", r.status, r.reason.as_str()));
             for (k, v) in &r.headers {
                 out.push(format!("  {k}: {v}"));
@@ -95,21 +99,19 @@ pub fn explain(rules: &RuleSet, req: &Request<'_>, env: &mut AuthEnv<'_>) -> Vec
                 out.push(format!("  body: {}", r.body.trim_end()));
             }
         }
-        Decision::Pending(p) => match p.wait {
-            Wait::Keys(ids) => {
-                for id in ids {
-                    out.push(format!(
-                        "decision: needs the keys of {} (offline: pass --jwks {}=FILE)",
-                        env.keys.uri(id),
-                        env.keys.uri(id)
-                    ));
-                }
+        Effect::Park(_, ids) => {
+            for id in ids {
+                out.push(format!(
+                    "decision: needs the keys of {} (offline: pass --jwks {}=FILE)",
+                    env.keys.uri(id),
+                    env.keys.uri(id)
+                ));
             }
-            Wait::Call(c) => out.push(format!(
-                "decision: needs a call {} {} through cluster {} (not made offline)",
-                c.method, c.upstream.path, c.upstream.cluster
-            )),
-        },
+        }
+        Effect::Call(c, _) => out.push(format!(
+            "decision: needs a call {} {} through cluster {} (not made offline)",
+            c.method, c.upstream.path, c.upstream.cluster
+        )),
     }
     out
 }

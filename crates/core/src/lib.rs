@@ -31,6 +31,7 @@ pub mod headers;
 pub mod jwt;
 pub mod matcher;
 pub mod mutate;
+pub mod pipeline;
 pub mod ratelimit;
 pub mod render;
 pub mod report;

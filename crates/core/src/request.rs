@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 
 /// The parts of a request the decision reads. Borrowed from the shell; nothing is copied.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Request<'a> {
     /// `:authority` as received (port and case are normalised here).
     pub authority: &'a str,
@@ -24,6 +24,50 @@ pub struct Request<'a> {
     /// `source.address` and `request.protocol`, for mutators (empty unless they are needed).
     pub remote_address: &'a str,
     pub protocol: &'a str,
+}
+
+/// A request kept while it waits for keys or a call's answer.
+#[derive(Debug, Clone, Default)]
+pub struct OwnedRequest {
+    pub authority: String,
+    pub method: String,
+    pub path: String,
+    pub scheme: String,
+    pub headers: Vec<(String, String)>,
+    pub non_utf8: Vec<String>,
+    pub remote_address: String,
+    pub protocol: String,
+    /// When the request arrived (it waits for at most one key refetch after that).
+    pub start_ms: u64,
+}
+
+impl OwnedRequest {
+    pub fn of(req: &Request<'_>, start_ms: u64) -> OwnedRequest {
+        OwnedRequest {
+            authority: req.authority.to_owned(),
+            method: req.method.to_owned(),
+            path: req.path.to_owned(),
+            scheme: req.scheme.to_owned(),
+            headers: req.headers.to_vec(),
+            non_utf8: req.non_utf8.to_vec(),
+            remote_address: req.remote_address.to_owned(),
+            protocol: req.protocol.to_owned(),
+            start_ms,
+        }
+    }
+
+    pub fn view(&self) -> Request<'_> {
+        Request {
+            authority: &self.authority,
+            method: &self.method,
+            path: &self.path,
+            scheme: &self.scheme,
+            headers: &self.headers,
+            non_utf8: &self.non_utf8,
+            remote_address: &self.remote_address,
+            protocol: &self.protocol,
+        }
+    }
 }
 
 /// The path without its query or fragment.

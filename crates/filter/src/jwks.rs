@@ -140,7 +140,7 @@ pub fn tick(shared: &Shared, now: u64) -> bool {
             lease::release_failed(&mut SharedData, &uri, now + policy.retry_ms);
         }
     }
-    with_state(shared, |s| s.fetch.busy() || !s.parked.is_empty()).unwrap_or(true)
+    with_state(shared, |s| s.fetch.busy() || !s.parking.is_empty()).unwrap_or(true)
 }
 
 /// The start of a body for a log line: printable ASCII only, at most 240 characters.

@@ -2,12 +2,13 @@
 //! decision, and performs it (header writes, local replies). No policy lives here. Every host
 //! call goes through [`host`], which never panics on what the host hands over.
 
-mod act;
 mod crypto;
 mod host;
 mod http;
 mod jwks;
 mod metrics;
+mod perform;
+mod proxy;
 mod ratelimit;
 mod root;
 mod state;

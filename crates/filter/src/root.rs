@@ -13,7 +13,8 @@ use proxy_wasm::types::{Action, ContextType};
 use super::host::{self, Buffer};
 use super::http::HttpFilter;
 use super::jwks;
-use super::state::{now_ms, resume_parked, with_state, Shared, State};
+use super::perform::resume_parked;
+use super::state::{now_ms, with_state, Shared, State};
 use apirule_core::compile::{compile, Report, RuleSet, Status};
 use apirule_core::config::PluginConfig;
 use apirule_core::validate::describe;
@@ -123,7 +124,7 @@ impl RootContext for Root {
         };
         let now = now_ms();
         let busy = jwks::tick(&shared, now);
-        if with_state(&shared, |s| !s.parked.is_empty()).unwrap_or(false) {
+        if with_state(&shared, |s| !s.parking.is_empty()).unwrap_or(false) {
             resume_parked(&shared, self.id);
         }
         if let Ok(mut state) = shared.try_borrow_mut() {

@@ -4,9 +4,8 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use log::{debug, error};
+use log::error;
 
-use super::act::{act_of, Act};
 use super::crypto::HostCrypto;
 use super::host::{self, Buffer, Map};
 use std::collections::HashMap;
@@ -15,7 +14,7 @@ use apirule_core::access::{AuthEnv, AuthState};
 use apirule_core::callout::Answer;
 use apirule_core::compile::RuleSet;
 use apirule_core::cors::ResponseEdits;
-use apirule_core::decide::{decide, Decision, Request, Wait};
+use apirule_core::pipeline::{Effect, Outcome, Parking};
 
 pub type Shared = Rc<RefCell<State>>;
 
@@ -45,7 +44,8 @@ pub struct State {
     pub rules: Rc<RuleSet>,
     pub auth: AuthState,
     pub crypto: HostCrypto,
-    pub parked: Vec<Parked>,
+    /// Requests waiting for keys (the core's protocol).
+    pub parking: Parking,
     pub fetch: FetchState,
     pub metrics: super::metrics::Metrics,
     /// Cache hit counts already exported to the metrics.
@@ -55,52 +55,13 @@ pub struct State {
     pub resumed_edits: HashMap<u32, ResponseEdits>,
 }
 
-/// A request paused until keys arrive, with what is needed to decide it again.
-pub struct Parked {
-    pub context_id: u32,
-    pub deadline_ms: u64,
-    pub request: OwnedRequest,
-    /// Answers to the calls the request made before it waited (an authorizer's, say).
-    pub answers: HashMap<String, Answer>,
-    /// Headers every response to this request carries (rate-limit headers).
-    pub response_headers: apirule_core::response::Headers,
-}
-
-pub struct OwnedRequest {
-    pub authority: String,
-    pub method: String,
-    pub path: String,
-    pub scheme: String,
-    pub headers: Vec<(String, String)>,
-    pub non_utf8: Vec<String>,
-    pub remote_address: String,
-    pub protocol: String,
-    /// When the request arrived (it waits for at most one key refetch after that).
-    pub start_ms: u64,
-}
-
-impl OwnedRequest {
-    pub fn view(&self) -> Request<'_> {
-        Request {
-            authority: &self.authority,
-            method: &self.method,
-            path: &self.path,
-            scheme: &self.scheme,
-            headers: &self.headers,
-            non_utf8: &self.non_utf8,
-            remote_address: &self.remote_address,
-            protocol: &self.protocol,
-        }
-    }
-}
-
 impl State {
     pub fn new(rules: Rc<RuleSet>, native_crypto: bool) -> State {
         State {
             auth: rules.auth_state(),
             crypto: HostCrypto::new(native_crypto),
             fetch: FetchState::new(rules.jwks.len()),
-            parked: Vec::new(),
+            parking: Parking::default(),
             metrics: super::metrics::Metrics::define(),
             exported_hits: (0, 0),
             resumed_edits: HashMap::new(),
@@ -183,131 +144,23 @@ pub fn with_state<R>(shared: &Shared, f: impl FnOnce(&mut State) -> R) -> Option
     }
 }
 
-/// What to do for a parked request whose wait is over: an [`Act`] in its context (only
-/// `Allow` and `Reply`: a wait that is over neither parks again nor calls).
-pub struct Resume {
-    pub context_id: u32,
-    pub act: Act,
-}
-
-/// Decides parked requests whose keys arrived (or whose wait is over) on behalf of their HTTP
-/// contexts, then gives the effective context back to the root. The decisions are made under
-/// the state and the host is called after it is released, so a callback Envoy runs during a
-/// reply or a resume (response headers, log) finds the state free and its edits are kept.
-pub fn resume_parked(shared: &Shared, root_id: u32) {
-    let now = now_ms();
-    let due = with_state(shared, |state| plan_resumes(state, now)).unwrap_or_default();
-    for resume in due {
-        perform_resume(shared, resume, &mut |id| {
-            host::set_effective_context(id).is_ok()
-        });
-    }
-    let _ = host::set_effective_context(root_id);
-}
-
-/// The parked requests that are due, decided; the rest stay parked. Response edits of allowed
-/// requests are left in `resumed_edits` for their contexts before any host call.
-pub fn plan_resumes(state: &mut State, now: u64) -> Vec<Resume> {
-    let parked = std::mem::take(&mut state.parked);
-    let mut still = Vec::new();
-    let mut due = Vec::new();
-    for p in parked {
-        let rules = Rc::clone(&state.rules);
-        let req = p.request.view();
-        let ready = {
-            let mut env = state.env(now, p.request.start_ms, &p.answers);
-            decide(&rules, &req, &mut env)
-        };
-        let context_id = p.context_id;
-        let act = match ready {
-            Decision::Pending(pending) => match pending.wait {
-                Wait::Keys(_) if now < p.deadline_ms => {
-                    still.push(p);
-                    continue;
-                }
-                Wait::Keys(_) => Act::Reply(pending.matched.keys_unavailable(&req), String::new()),
-                // A call after waiting for keys cannot be made from here (it would answer the
-                // root context); no configuration produces it (jwt never falls through).
-                Wait::Call(_) => Act::Reply(
-                    apirule_core::response::ory(
-                        500,
-                        apirule_core::response::DenyReason::IntrospectionFailed,
-                    ),
-                    String::new(),
-                ),
-            },
-            decided => match act_of(decided) {
-                Act::Allow(headers, mut edits, label) => {
-                    edits.set.extend(p.response_headers.iter().cloned());
-                    if !edits.is_empty() {
-                        state.resumed_edits.insert(context_id, edits);
-                    }
-                    let label = format!(
-                        "{label} {} {}",
-                        p.request.method,
-                        path_only(&p.request.path)
-                    );
-                    Act::Allow(headers, ResponseEdits::default(), label)
-                }
-                other => other,
-            },
-        };
-        let act = match act {
-            Act::Reply(mut reply, label) => {
-                reply.headers.extend(p.response_headers.iter().cloned());
-                state.metrics.denied(reply.reason);
-                Act::Reply(reply, label)
+/// The parked requests that are due, decided; response edits of allowed ones moved into
+/// `resumed_edits`.
+pub fn plan_resumes(state: &mut State, now: u64) -> Vec<(u32, Outcome)> {
+    let rules = Rc::clone(&state.rules);
+    let mut due = state
+        .parking
+        .due(&rules, &mut state.auth, &state.crypto, now);
+    for (context_id, outcome) in &mut due {
+        if let Effect::Allow { response, .. } = &mut outcome.effect {
+            let edits = std::mem::take(response);
+            if !edits.is_empty() {
+                state.resumed_edits.insert(*context_id, edits);
             }
-            other => {
-                state.metrics.inc(super::metrics::Counter::Allowed);
-                other
-            }
-        };
-        due.push(Resume { context_id, act });
+        }
     }
-    state.parked = still;
     due
 }
-
-/// Performs one resume in its context (`enter` makes it the effective one; false: the client
-/// went away). The state is not borrowed here.
-fn perform_resume(shared: &Shared, resume: Resume, enter: &mut dyn FnMut(u32) -> bool) {
-    let Resume { context_id, act } = resume;
-    if !enter(context_id) {
-        return;
-    }
-    match act {
-        Act::Allow(headers, _, label) => {
-            if !write_request_headers(&headers) {
-                with_state(shared, |s| {
-                    s.resumed_edits.remove(&context_id);
-                    s.metrics
-                        .denied(apirule_core::response::DenyReason::Internal);
-                });
-                reply(&apirule_core::response::Deny::internal(
-                    apirule_core::response::DenyReason::Internal,
-                ));
-                return;
-            }
-            debug!("resumed after keys arrived: {label}");
-            if let Err(code) = host::resume_request() {
-                error!("could not resume a request (status {code})");
-            }
-        }
-        Act::Reply(resp, _) => {
-            debug!(
-                "deny {} after waiting -> {}",
-                resp.reason.as_str(),
-                resp.status
-            );
-            reply(&resp);
-        }
-        Act::Park | Act::Call(_) => {}
-    }
-}
-
-/// The path without its query, for logs: a query may carry a token (`?access_token=`).
-pub use apirule_core::request::path_without_query as path_only;
 
 #[cfg(test)]
 mod tests {
@@ -324,7 +177,7 @@ mod tests {
             auth: rules.auth_state(),
             crypto: HostCrypto::new(false),
             fetch: FetchState::new(rules.jwks.len()),
-            parked: Vec::new(),
+            parking: Parking::default(),
             metrics: super::super::metrics::Metrics::default(),
             exported_hits: (0, 0),
             resumed_edits: HashMap::new(),
@@ -344,36 +197,32 @@ mod tests {
                          "service": {"name": "s", "port": 80},
                          "rules": [{"path": "/x", "methods": ["GET"], "noAuth": true}]}}]}"#,
         );
-        let request = OwnedRequest {
+        let request = apirule_core::request::OwnedRequest {
             authority: "a.example.com".into(),
             method: "GET".into(),
             path: "/x".into(),
             scheme: "https".into(),
-            headers: Vec::new(),
-            non_utf8: Vec::new(),
-            remote_address: String::new(),
-            protocol: String::new(),
-            start_ms: 0,
+            ..Default::default()
         };
-        let parked = Parked {
-            context_id: 7,
-            deadline_ms: 10,
+        let held = apirule_core::pipeline::Held {
             request,
-            answers: HashMap::new(),
             response_headers: vec![("x-ratelimit-limit".into(), "5".into())],
         };
         let due = with_state(&shared, |s| {
-            s.parked.push(parked);
+            s.parking.park(7, held, HashMap::new(), 0, 10);
             plan_resumes(s, 1)
         })
         .unwrap_or_default();
         assert_eq!(due.len(), 1);
         assert!(matches!(
             due[0],
-            Resume {
-                context_id: 7,
-                act: Act::Allow(..)
-            }
+            (
+                7,
+                Outcome {
+                    effect: Effect::Allow { .. },
+                    ..
+                }
+            )
         ));
         // What Envoy may run while the shell performs the resume: the context's response
         // callback takes its edits. The state is free, and the edits are there.
