@@ -277,13 +277,90 @@ fn signing_keys(config: &PluginConfig) -> Result<BTreeMap<String, Rc<SigningKey>
     Ok(out)
 }
 
+/// Access strategy `j` of a rule (`at`: `.spec.rules[i]`, for error paths).
+fn compile_check(
+    a: &Authenticator,
+    j: usize,
+    registry: &mut Registry<'_>,
+    source: Source,
+    at: &str,
+) -> Result<Check, Failure> {
+    let config_at = format!("{at}.accessStrategies[{j}].config");
+    Ok(match a {
+        Authenticator::IstioJwt(jwt) => {
+            let mut id = |uri: &str| registry.id(uri);
+            Check::IstioJwt(IstioRule::compile(
+                jwt,
+                &mut id,
+                source == Source::LegacyApi,
+            ))
+        }
+        Authenticator::OAuth2Introspection(config) => {
+            match IntrospectionRule::compile(
+                config,
+                registry.clusters,
+                registry.defaults.introspection_url.as_deref(),
+            ) {
+                Ok(r) => Check::Introspection(Box::new(r)),
+                Err(e) => return Err(Failure::new(config_at, e)),
+            }
+        }
+        Authenticator::OryJwt(config) => {
+            let where_ = config_at;
+            let mut config = config.clone();
+            let has_urls = config
+                .get("jwks_urls")
+                .and_then(|v| v.as_array())
+                .is_some_and(|a| !a.is_empty());
+            if !has_urls && !registry.defaults.jwks_urls.is_empty() {
+                // Oathkeeper merges the rule over its global config.
+                config["jwks_urls"] = serde_json::json!(registry.defaults.jwks_urls);
+            } else if !has_urls {
+                return Err(Failure::new(
+                    format!("{where_}.jwks_urls"),
+                    "jwks_urls is required: set it, or oathkeeper.jwksUrls in the plugin configuration",
+                ));
+            }
+            let mut id = |uri: &str| registry.id(uri);
+            match OryJwtRule::compile(&config, &mut id, ScopeStrategy::Wildcard) {
+                Ok(r) => Check::OryJwt(r),
+                Err(e) => {
+                    return Err(Failure::new(where_, e));
+                }
+            }
+        }
+        Authenticator::ExtAuth(ext) => {
+            // Validation has checked that every name is an HTTP authorizer.
+            let authorizers = ext
+                .authorizers
+                .iter()
+                .filter_map(|n| registry.authorizers.get(n).cloned().flatten())
+                .collect::<Vec<_>>();
+            if authorizers.len() != ext.authorizers.len() {
+                return Err(Failure::new(
+                    format!("{at}.extAuth.authorizers"),
+                    "Authorizer not found in Istio ConfigMap mesh data",
+                ));
+            }
+            let mut id = |uri: &str| registry.id(uri);
+            Check::ExtAuth(ExtAuthRule {
+                authorizers,
+                restrictions: ext
+                    .restrictions
+                    .as_ref()
+                    .map(|r| IstioRule::compile(r, &mut id, false)),
+            })
+        }
+        other => Check::Unsupported(other.name().to_owned(), crate::response::flavor(source)),
+    })
+}
+
 fn compile_api_rule(
     api_rule: ApiRule,
     registry: &mut Registry<'_>,
 ) -> Result<(CompiledApiRule, Vec<String>), Vec<Failure>> {
     let mut failures = Vec::new();
     let mut rules = Vec::with_capacity(api_rule.rules.len());
-    let flavor = crate::response::flavor(api_rule.source);
     for rule in api_rule.rules {
         let path_text = match &rule.path {
             PathSpec::Any => "/*".to_owned(),
@@ -303,82 +380,10 @@ fn compile_api_rule(
             Access::Authenticate(list) => {
                 let mut checks = Vec::with_capacity(list.len());
                 for (j, a) in list.iter().enumerate() {
-                    let mut id = |uri: &str| registry.id(uri);
-                    let check = match a {
-                        Authenticator::IstioJwt(jwt) => Check::IstioJwt(IstioRule::compile(
-                            jwt,
-                            &mut id,
-                            api_rule.source == Source::LegacyApi,
-                        )),
-                        Authenticator::OAuth2Introspection(config) => {
-                            match IntrospectionRule::compile(
-                                config,
-                                registry.clusters,
-                                registry.defaults.introspection_url.as_deref(),
-                            ) {
-                                Ok(r) => Check::Introspection(Box::new(r)),
-                                Err(e) => {
-                                    failures.push(Failure::new(
-                                        at(&format!(".accessStrategies[{j}].config")),
-                                        e,
-                                    ));
-                                    continue;
-                                }
-                            }
-                        }
-                        Authenticator::OryJwt(config) => {
-                            let where_ = at(&format!(".accessStrategies[{j}].config"));
-                            let mut config = config.clone();
-                            let has_urls = config
-                                .get("jwks_urls")
-                                .and_then(|v| v.as_array())
-                                .is_some_and(|a| !a.is_empty());
-                            if !has_urls && !registry.defaults.jwks_urls.is_empty() {
-                                // Oathkeeper merges the rule over its global config.
-                                config["jwks_urls"] =
-                                    serde_json::json!(registry.defaults.jwks_urls);
-                            } else if !has_urls {
-                                failures.push(Failure::new(
-                                    format!("{where_}.jwks_urls"),
-                                    "jwks_urls is required: set it, or oathkeeper.jwksUrls in the plugin configuration",
-                                ));
-                                continue;
-                            }
-                            let mut id = |uri: &str| registry.id(uri);
-                            match OryJwtRule::compile(&config, &mut id, ScopeStrategy::Wildcard) {
-                                Ok(r) => Check::OryJwt(r),
-                                Err(e) => {
-                                    failures.push(Failure::new(where_, e));
-                                    continue;
-                                }
-                            }
-                        }
-                        Authenticator::ExtAuth(ext) => {
-                            // Validation has checked that every name is an HTTP authorizer.
-                            let authorizers = ext
-                                .authorizers
-                                .iter()
-                                .filter_map(|n| registry.authorizers.get(n).cloned().flatten())
-                                .collect::<Vec<_>>();
-                            if authorizers.len() != ext.authorizers.len() {
-                                failures.push(Failure::new(
-                                    at(".extAuth.authorizers"),
-                                    "Authorizer not found in Istio ConfigMap mesh data",
-                                ));
-                                continue;
-                            }
-                            let mut id = |uri: &str| registry.id(uri);
-                            Check::ExtAuth(ExtAuthRule {
-                                authorizers,
-                                restrictions: ext
-                                    .restrictions
-                                    .as_ref()
-                                    .map(|r| IstioRule::compile(r, &mut id, false)),
-                            })
-                        }
-                        other => Check::Unsupported(other.name().to_owned(), flavor),
-                    };
-                    checks.push(check);
+                    match compile_check(a, j, registry, api_rule.source, &at("")) {
+                        Ok(check) => checks.push(check),
+                        Err(failure) => failures.push(failure),
+                    }
                 }
                 CompiledAccess::Authenticate(checks)
             }

@@ -10,6 +10,19 @@ use crate::pipeline::{Effect, Offline};
 
 pub fn explain(rules: &RuleSet, req: &Request<'_>, env: &mut AuthEnv<'_>) -> Vec<String> {
     let mut out = Vec::new();
+    if !trace_route(rules, req, &mut out) {
+        return out;
+    }
+    // The decision is the filter's own pipeline, with the request given whole and a bucket that
+    // has a token.
+    let outcome = crate::pipeline::run(rules, &mut Offline { request: req, env });
+    describe_effect(outcome.effect, env, &mut out);
+    out
+}
+
+/// The route, the matched rule and its rate limit, step by step; false when the request is
+/// refused before any rule (the reason is the last line).
+fn trace_route(rules: &RuleSet, req: &Request<'_>, out: &mut Vec<String>) -> bool {
     let host = normalize_authority(req.authority);
     let path = crate::request::path_without_query(req.path);
     if let Some(why) = crate::matcher::canonical::ambiguity(path) {
@@ -17,7 +30,7 @@ pub fn explain(rules: &RuleSet, req: &Request<'_>, env: &mut AuthEnv<'_>) -> Vec
             "path {path}: ambiguous ({why}); refused before any rule"
         ));
         out.push("decision: 400 (ambiguous path)".into());
-        return out;
+        return false;
     }
     let Some(api) = rules
         .hosts
@@ -26,7 +39,7 @@ pub fn explain(rules: &RuleSet, req: &Request<'_>, env: &mut AuthEnv<'_>) -> Vec
     else {
         out.push(format!("host {host}: no APIRule serves it"));
         out.push("decision: 404 (no route)".into());
-        return out;
+        return false;
     };
     out.push(format!(
         "host {host}: APIRule {}/{} ({})",
@@ -51,7 +64,7 @@ pub fn explain(rules: &RuleSet, req: &Request<'_>, env: &mut AuthEnv<'_>) -> Vec
     }
     if !matched {
         out.push("decision: 404 (no rule matches this path and method)".into());
-        return out;
+        return false;
     }
     if let Some(limit) = &rules.rate_limit {
         let header = |name: &str| {
@@ -74,10 +87,11 @@ pub fn explain(rules: &RuleSet, req: &Request<'_>, env: &mut AuthEnv<'_>) -> Vec
             if limit.enforce { "" } else { ", shadow mode" }
         ));
     }
-    // The decision is the filter's own pipeline, with the request given whole and a bucket that
-    // has a token.
-    let outcome = crate::pipeline::run(rules, &mut Offline { request: req, env });
-    match outcome.effect {
+    true
+}
+
+fn describe_effect(effect: Effect, env: &AuthEnv<'_>, out: &mut Vec<String>) {
+    match effect {
         Effect::Allow { headers, response } => {
             out.push("decision: allow, forwarded upstream".into());
             for (k, v) in &headers {
@@ -113,7 +127,6 @@ pub fn explain(rules: &RuleSet, req: &Request<'_>, env: &mut AuthEnv<'_>) -> Vec
             c.method, c.upstream.path, c.upstream.cluster
         )),
     }
-    out
 }
 
 fn describe(access: &CompiledAccess) -> String {

@@ -15,6 +15,8 @@ use apirule_core::jwt::jws::Jws;
 pub struct HostCrypto {
     native: Cell<bool>,
     announced: Cell<bool>,
+    /// A refused call was reported (once).
+    refused: Cell<bool>,
     /// Algorithms already reported as unverifiable here (bit per `Alg`), to log each once.
     missing: Cell<u32>,
 }
@@ -24,6 +26,7 @@ impl HostCrypto {
         HostCrypto {
             native: Cell::new(native),
             announced: Cell::new(false),
+            refused: Cell::new(false),
             missing: Cell::new(0),
         }
     }
@@ -45,10 +48,17 @@ impl Crypto for HostCrypto {
                             return verified;
                         }
                     }
-                    Ok(None) => {}
-                    Err(code) => {
-                        warn!("host has no usable verify_signature (status {code}); using pure-Rust verification");
+                    // No such function: this host never has it; software from now on.
+                    Ok(None) => {
+                        warn!("host has no verify_signature; verifying in software where this module can");
                         self.native.set(false);
+                    }
+                    // The function refused this call: this token goes to software (which may
+                    // not cover it, and then fails closed); the next one tries the host again.
+                    Err(code) => {
+                        if !self.refused.replace(true) {
+                            warn!("verify_signature refused a call (status {code}); that token is verified in software where this module can");
+                        }
                     }
                 }
             }

@@ -46,10 +46,9 @@ fn count(shared: &Shared, outcome: &Outcome) {
             }
             LimitSeen::NotLimited | LimitSeen::Within => {}
         }
-        match &outcome.effect {
-            Effect::Allow { .. } => state.metrics.inc(Counter::Allowed),
-            Effect::Reply(deny) => state.metrics.denied(deny.reason),
-            Effect::Park(..) | Effect::Call(..) => {}
+        // An allow is counted once its header writes succeeded (`perform`).
+        if let Effect::Reply(deny) = &outcome.effect {
+            state.metrics.denied(deny.reason);
         }
     }
 }
@@ -78,8 +77,15 @@ pub fn perform(
         match effect {
             Effect::Allow { headers, response } => {
                 if !write_request_headers(&headers) {
+                    if resumed {
+                        // A parked request's edits wait in the state: not for this 500.
+                        with_state(shared, |s| s.resumed_edits.remove(&id));
+                    }
                     outcome = pipeline::refused(internal(), label);
                     continue;
+                }
+                if let Ok(state) = shared.try_borrow() {
+                    state.metrics.inc(Counter::Allowed);
                 }
                 if !response.is_empty() {
                     slot.response = Some(response);
@@ -132,33 +138,58 @@ pub fn perform(
                     outcome = pipeline::refused(internal(), label);
                     continue;
                 }
-                let headers: Vec<(&str, &str)> = [
-                    (":method", call.method.as_ref()),
-                    (":path", call.upstream.path.as_str()),
-                    (":authority", call.upstream.authority.as_str()),
-                ]
-                .into_iter()
-                .chain(call.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-                .collect();
-                let timeout = Duration::from_millis(call.timeout_ms);
-                match host::dispatch(&call.upstream.cluster, &headers, &call.body, timeout) {
-                    Ok(token) => {
-                        if let Ok(state) = shared.try_borrow() {
-                            state.metrics.inc(Counter::Calls);
-                        }
-                        slot.call = Some((token, call.key));
-                        slot.held = Some(held);
-                        return Action::Pause;
-                    }
-                    Err(code) => {
-                        warn!("call to cluster {:?} failed to start (status {code}); is it defined in Envoy?", call.upstream.cluster);
-                        // Decided again as a call that got no answer.
-                        slot.answers.insert(call.key, Answer::none());
-                        outcome = resume(shared, *held, &slot.answers);
-                    }
+                if call_out(shared, slot, *call, held) {
+                    return Action::Pause;
                 }
+                outcome = retry_without_answer(shared, slot, label);
             }
         }
+    }
+}
+
+/// Dispatches a call the decision needs and holds the request for its answer. `false`: the call
+/// could not be made; the request is held, with no answer recorded for the call, to be decided
+/// again as a call that failed.
+fn call_out(
+    shared: &Shared,
+    slot: &mut Slot,
+    call: apirule_core::callout::CallRequest,
+    held: Box<Held>,
+) -> bool {
+    let headers: Vec<(&str, &str)> = [
+        (":method", call.method.as_ref()),
+        (":path", call.upstream.path.as_str()),
+        (":authority", call.upstream.authority.as_str()),
+    ]
+    .into_iter()
+    .chain(call.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    .collect();
+    let timeout = Duration::from_millis(call.timeout_ms);
+    match host::dispatch(&call.upstream.cluster, &headers, &call.body, timeout) {
+        Ok(token) => {
+            if let Ok(state) = shared.try_borrow() {
+                state.metrics.inc(Counter::Calls);
+            }
+            slot.call = Some((token, call.key));
+            slot.held = Some(held);
+            true
+        }
+        Err(code) => {
+            warn!(
+                "call to cluster {:?} failed to start (status {code}); is it defined in Envoy?",
+                call.upstream.cluster
+            );
+            slot.answers.insert(call.key, Answer::none());
+            slot.held = Some(held);
+            false
+        }
+    }
+}
+
+fn retry_without_answer(shared: &Shared, slot: &mut Slot, label: String) -> Outcome {
+    match slot.held.take() {
+        Some(held) => resume(shared, *held, &slot.answers),
+        None => pipeline::refused(internal(), label),
     }
 }
 
@@ -180,7 +211,11 @@ pub fn resume_parked(shared: &Shared, root_id: u32) {
     let due = with_state(shared, |state| plan_resumes(state, now)).unwrap_or_default();
     for (context_id, outcome) in due {
         if host::set_effective_context(context_id).is_err() {
-            // The client went away.
+            // The client went away; its request is still counted, as it was decided.
+            count(shared, &outcome);
+            if let (Effect::Allow { .. }, Ok(state)) = (&outcome.effect, shared.try_borrow()) {
+                state.metrics.inc(Counter::Allowed);
+            }
             continue;
         }
         perform(shared, context_id, &mut Slot::default(), outcome, true);
