@@ -283,3 +283,128 @@ fn explain_walks_the_decision() {
     ]);
     assert!(stdout(&out).contains("needs the keys of http://127.0.0.1:3000/jwks"));
 }
+
+/// Issue 15: every v1beta1 fixture, in the stored form, is read as Kyma reconciles it: `check`
+/// says Ready, `explain` decides as on the v1beta1 object, `render --istio` routes the same.
+#[test]
+fn v1beta1_apirules_stored_as_v2_are_read_as_v1beta1() {
+    let dir = common::scratch("stored-v1beta1");
+    let mut stored_items = Vec::new();
+    for f in fixture_files("apirules") {
+        let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.starts_with("v1beta1-") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&f).unwrap();
+        let original: serde_json::Value = serde_norway::from_str(&text).unwrap();
+        let stored = common::as_stored(&original);
+        let path = dir.join(name.replace(".yaml", ".json"));
+        std::fs::write(&path, serde_json::to_string_pretty(&stored).unwrap()).unwrap();
+        // The fixture's own flags (`# args:`), e.g. `--jwt-handler istio`.
+        let mut args: Vec<String> = vec!["--default-domain".into(), "local.kyma.dev".into()];
+        args.extend(
+            header(&f, "args")
+                .iter()
+                .flat_map(|l| l.split_whitespace().map(str::to_owned)),
+        );
+        let with = |cmd: &str, file: &Path| {
+            let mut v = vec![cmd.to_owned()];
+            v.extend(args.iter().cloned());
+            v.push(file.to_str().unwrap().to_owned());
+            v
+        };
+        let run = |v: Vec<String>| apirule(&v.iter().map(String::as_str).collect::<Vec<_>>());
+        let (a, b) = (run(with("check", &f)), run(with("check", &path)));
+        assert!(
+            b.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&b.stderr)
+        );
+        // The same verdict, named as the object is stored.
+        assert_eq!(
+            stdout(&a).replace(
+                "gateway.kyma-project.io/v1beta1",
+                "gateway.kyma-project.io/v2"
+            ),
+            stdout(&b),
+            "{name}"
+        );
+        // The same decision for a request to the first rule's host.
+        let host = original["spec"]["host"].as_str().unwrap();
+        let host = if host.contains('.') {
+            host.to_owned()
+        } else {
+            format!("{host}.local.kyma.dev")
+        };
+        // The first rule's first method and a path its regex matches.
+        let rule = &original["spec"]["rules"][0];
+        let rule_path = rule["path"]
+            .as_str()
+            .unwrap()
+            .replace(".*", "a")
+            .replace("[0-9]+", "1");
+        let method = rule["methods"][0].as_str().unwrap();
+        let request = format!("{method} https://{host}{rule_path}");
+        let explain = |file: &Path| {
+            let mut v = vec!["explain".to_owned()];
+            v.extend(args.iter().cloned());
+            v.extend(["--rules".into(), file.to_str().unwrap().into()]);
+            v.extend(["--request".into(), request.clone()]);
+            stdout(&run(v))
+        };
+        let (ea, eb) = (explain(&f), explain(&path));
+        assert!(!eb.is_empty(), "{name}");
+        // Enforced as v1beta1, and said so.
+        assert_eq!(ea, eb, "{name}");
+        assert!(!ea.contains("decision: 404"), "{name}: {ea}");
+        // One cluster has one jwt handler: the List takes the default (Ory) ones.
+        if header(&f, "args").is_empty() {
+            stored_items.push(stored);
+        }
+    }
+    assert_eq!(
+        stored_items.len(),
+        4,
+        "the v1beta1 fixtures under the Ory handler"
+    );
+    // `kubectl get apirules -A -o json`: a List of them, rendered for Istio.
+    let list = dir.join("kubectl-get.json");
+    let list_json = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": stored_items});
+    std::fs::write(&list, list_json.to_string()).unwrap();
+    let r = apirule(&[
+        "render",
+        "--istio",
+        "--image",
+        "oci://registry.example/apirule@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+        "--default-domain",
+        "local.kyma.dev",
+        list.to_str().unwrap(),
+    ]);
+    let out = stdout(&r);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert_eq!(out.matches("kind: VirtualService").count(), 4, "{out}");
+    assert!(out.contains("tickets.support.example"), "{out}");
+    assert!(!String::from_utf8_lossy(&r.stderr).contains("Required value"));
+
+    // The original version said v1beta1 but the spec annotation is gone: refused, naming it.
+    let mut broken = stored_items_first(&list_json);
+    broken["metadata"]["annotations"]
+        .as_object_mut()
+        .unwrap()
+        .remove("gateway.kyma-project.io/v1beta1-spec");
+    let path = dir.join("broken.json");
+    std::fs::write(&path, broken.to_string()).unwrap();
+    let r = apirule(&["check", path.to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(1));
+    assert!(
+        stdout(&r).contains(
+            "'.metadata.annotations[\"gateway.kyma-project.io/v1beta1-spec\"]': Required value"
+        ),
+        "{}",
+        stdout(&r)
+    );
+}
+
+fn stored_items_first(list: &serde_json::Value) -> serde_json::Value {
+    list["items"][0].clone()
+}

@@ -563,3 +563,33 @@ fn id_token_with_an_rsa_key_needs_the_portable_module() {
     );
     assert!(!envoy.log().contains("panicked"));
 }
+
+/// Issue 15: a v1beta1 APIRule as the cluster stores it (v2, its spec in an annotation) is
+/// enforced as the v1beta1 rule it is: the Ory jwt strategy, Oathkeeper's answers.
+#[test]
+fn a_v1beta1_apirule_stored_as_v2_is_enforced_as_v1beta1() {
+    let idp = Idp::start(300);
+    let upstream = Upstream::start();
+    let legacy = v1beta1(
+        "legacy",
+        "legacy",
+        json!([{"path": "/headers", "methods": ["GET"],
+                "accessStrategies": [{"handler": "jwt", "config":
+                    {"jwks_urls": [idp.jwks_uri()], "trusted_issuers": [idp.issuer()]}}]}]),
+    );
+    let stored = as_stored(&legacy);
+    assert_eq!(stored["apiVersion"], "gateway.kyma-project.io/v2");
+    assert!(stored["spec"].get("rules").is_none());
+    let envoy = start(&idp, &upstream, &[stored], json!({}));
+    let h = "legacy.local.kyma.dev";
+    let r = envoy.send("GET", h, "/headers", &[], "");
+    assert_eq!(r.status, 401, "{r:?}");
+    assert!(
+        r.body.contains("\"code\":401"),
+        "Oathkeeper's JSON body: {}",
+        r.body
+    );
+    let t = idp.token("rs256", "read");
+    let r = envoy.send("GET", h, "/headers", &[("Authorization", &bearer(&t))], "");
+    assert_eq!(r.status, 200, "{r:?}");
+}

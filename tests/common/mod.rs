@@ -967,3 +967,27 @@ pub fn assert_no_wasm_failure(envoy: &Envoy) {
         );
     }
 }
+
+/// A v1beta1 APIRule as API Gateway 2.x stores it and `kubectl get apirules -o json` returns it:
+/// a v2 object whose spec holds only what converts (hosts, service, gateway, timeout), the whole
+/// v1beta1 spec in the `gateway.kyma-project.io/v1beta1-spec` annotation and
+/// `original-version: v1beta1` (Kyma's `apis/gateway/v1beta1/apirule_conversion.go`).
+pub fn as_stored(v1beta1: &serde_json::Value) -> serde_json::Value {
+    use serde_json::json;
+    let spec = &v1beta1["spec"];
+    let mut metadata = v1beta1["metadata"].clone();
+    metadata["annotations"] = json!({
+        "gateway.kyma-project.io/original-version": "v1beta1",
+        "gateway.kyma-project.io/v1beta1-spec": spec.to_string(),
+    });
+    metadata["generation"] = json!(1);
+    metadata["resourceVersion"] = json!("48213");
+    metadata["uid"] = json!("7f6c2a1e-0b7d-4c38-9d51-3c2f1e0a9b44");
+    let mut partial = json!({"hosts": [spec["host"]], "service": spec["service"],
+                             "gateway": spec["gateway"]});
+    if let Some(t) = spec.get("timeout") {
+        partial["timeout"] = t.clone();
+    }
+    json!({"apiVersion": "gateway.kyma-project.io/v2", "kind": "APIRule", "metadata": metadata,
+           "spec": partial, "status": {"state": "Ready", "lastProcessedTime": "2026-11-30T10:00:00Z"}})
+}

@@ -99,7 +99,31 @@ pub fn check_object(obj: &Value, ctx: &Context) -> Checked {
         ("gateway.kyma-project.io/v1alpha2", "Api") => Some(Source::LegacyApi),
         _ => None,
     };
-    let spec = obj.get("spec");
+    let stored;
+    let mut spec = obj.get("spec");
+    let mut source = source;
+    // API Gateway 2.x stores every APIRule as v2; a v1beta1 one keeps its real spec in an
+    // annotation and is reconciled as v1beta1 (Kyma's `isAPIRuleV2`). `kubectl get -o json`
+    // returns it in this form.
+    if matches!(source, Some(Source::V2 | Source::V2Alpha1)) && stored_as_v1beta1(obj) {
+        source = Some(Source::V1Beta1);
+        match v1beta1_spec_annotation(obj) {
+            Ok(v) => {
+                stored = v;
+                spec = Some(&stored);
+            }
+            Err(failure) => {
+                return Checked {
+                    name,
+                    namespace,
+                    api_version,
+                    kind,
+                    gateway: None,
+                    result: Err(vec![failure]),
+                }
+            }
+        }
+    }
     let (gateway, result) = match source {
         None => (
             None,
@@ -133,6 +157,33 @@ pub fn check_object(obj: &Value, ctx: &Context) -> Checked {
         gateway,
         result,
     }
+}
+
+pub const ORIGINAL_VERSION: &str = "gateway.kyma-project.io/original-version";
+pub const V1BETA1_SPEC: &str = "gateway.kyma-project.io/v1beta1-spec";
+
+fn annotation<'v>(obj: &'v Value, key: &str) -> Option<&'v Value> {
+    obj.get("metadata")?.get("annotations")?.get(key)
+}
+
+/// Kyma reconciles a stored object as v1beta1 when its original version says so.
+fn stored_as_v1beta1(obj: &Value) -> bool {
+    annotation(obj, ORIGINAL_VERSION).and_then(Value::as_str) == Some("v1beta1")
+}
+
+/// The v1beta1 spec a v2-stored object carries, as Kyma's conversion reads it.
+fn v1beta1_spec_annotation(obj: &Value) -> Result<Value, Failure> {
+    let path = format!(".metadata.annotations[{V1BETA1_SPEC:?}]");
+    let text = annotation(obj, V1BETA1_SPEC)
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            Failure::new(
+                &path,
+                format!("Required value: {ORIGINAL_VERSION} is v1beta1, so the v1beta1 spec must be here"),
+            )
+        })?;
+    serde_json::from_str(text)
+        .map_err(|e| Failure::new(&path, format!("Invalid value: not a v1beta1 spec: {e}")))
 }
 
 /// Typed spec, or the API server's complaint about its shape.
