@@ -37,7 +37,7 @@ mod cli {
 
     const USAGE: &str = "usage: apirule check [--default-domain DOMAIN] [--jwt-handler ory|istio] [--gateway NS/NAME] FILE...
        apirule explain --rules FILE... --request 'GET https://host/path' [-H 'Name: value']... [--jwks URI=FILE]...
-       apirule render --istio --image oci://REF [--sha256 HEX] [--compact] FILE...
+       apirule render --istio --image oci://REF [--sha256 HEX] [--compact] [--service-selector NAME.NS=LABEL=VALUE,...]... [--gateway-principal P] FILE...
        apirule render --envoy [--port P] [--admin-port P] [--wasm PATH] [--service NAME.NS=HOST:PORT]... [--ca-file PEM] [--system-ca PEM] FILE...
        apirule oci --wasm MODULE --out DIR [--tag TAG]";
 
@@ -148,7 +148,7 @@ mod cli {
                         base.extension_providers.extend(providers);
                         None
                     }
-                    Doc::Other => None,
+                    Doc::Services(_) | Doc::Other => None,
                 };
                 if let Some(p) = plugin {
                     let bytes = serde_json::to_vec(&p).map_err(|e| e.to_string())?;
@@ -169,7 +169,38 @@ mod cli {
         ApiRule(Value),
         /// Istio's mesh config's `extensionProviders`: the authorizers of `extAuth` rules.
         Mesh(Vec<Value>),
+        /// Kubernetes Services (`kubectl get svc -A -o json`): the pods an APIRule exposes.
+        Services(Vec<Value>),
         Other,
+    }
+
+    fn is_service(doc: &Value) -> bool {
+        doc.get("kind").and_then(Value::as_str) == Some("Service")
+            && doc.get("apiVersion").and_then(Value::as_str) == Some("v1")
+    }
+
+    /// `name.namespace` → the Service's `spec.selector`.
+    fn selectors_of(services: &[Value]) -> apirule_core::render::Selectors {
+        let mut out = apirule_core::render::Selectors::new();
+        for svc in services {
+            let name = svc.pointer("/metadata/name").and_then(Value::as_str);
+            let ns = svc
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or("default");
+            let Some(name) = name else { continue };
+            let labels = svc
+                .pointer("/spec/selector")
+                .and_then(Value::as_object)
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.insert(format!("{name}.{ns}"), labels);
+        }
+        out
     }
 
     /// A plugin configuration, an Istio WasmPlugin (its `pluginConfig`), an Envoy configuration,
@@ -177,8 +208,15 @@ mod cli {
     fn classify(doc: Value) -> Doc {
         let api = doc.get("apiVersion").and_then(Value::as_str).unwrap_or("");
         let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("");
+        let items = doc.get("items").and_then(Value::as_array);
         if doc.get("apiRules").is_some() {
             Doc::Plugin(doc)
+        } else if is_service(&doc) {
+            Doc::Services(vec![doc])
+        } else if kind.ends_with("List")
+            && items.is_some_and(|i| !i.is_empty() && i.iter().all(is_service))
+        {
+            Doc::Services(items.cloned().unwrap_or_default())
         } else if kind == "ConfigMap" {
             // `kubectl get configmap istio -n istio-system -o yaml`: the mesh config is YAML text.
             let mesh: Option<Value> = doc
@@ -325,6 +363,8 @@ mod cli {
         let (mut port, mut admin, mut wasm) =
             (10000u16, 9901u16, "target/apirule_wasm.wasm".to_owned());
         let mut services = std::collections::BTreeMap::new();
+        let mut explicit_selectors = apirule_core::render::Selectors::new();
+        let mut principal = apirule_core::render::GATEWAY_PRINCIPAL.to_owned();
         let mut compact = false;
         let (mut ca_file, mut system_ca): (Option<String>, String) =
             (None, apirule_core::render::SYSTEM_CA_BUNDLE.to_owned());
@@ -367,6 +407,23 @@ mod cli {
                 "--wasm" => wasm = value()?,
                 "--ca-file" => ca_file = Some(value()?),
                 "--system-ca" => system_ca = value()?,
+                "--gateway-principal" => principal = value()?,
+                "--service-selector" => {
+                    let v = value()?;
+                    let bad = || {
+                        format!("--service-selector {v:?}: expected NAME.NS=LABEL=VALUE[,LABEL=VALUE]...")
+                    };
+                    let (svc, labels) = v.split_once('=').ok_or_else(bad)?;
+                    let mut map = std::collections::BTreeMap::new();
+                    for pair in labels.split(',') {
+                        let (k, val) = pair.split_once('=').ok_or_else(bad)?;
+                        map.insert(k.to_owned(), val.to_owned());
+                    }
+                    if !svc.contains('.') {
+                        return Err(bad());
+                    }
+                    explicit_selectors.insert(svc.to_owned(), map);
+                }
                 "--service" => {
                     let v = value()?;
                     let (k, addr) = v
@@ -382,6 +439,7 @@ mod cli {
         let mut plain = Vec::new();
         let mut given = Vec::new();
         let mut providers = Vec::new();
+        let mut service_objects = Vec::new();
         for file in &o.files {
             for doc in read_documents(file)? {
                 match classify(doc) {
@@ -390,10 +448,14 @@ mod cli {
                         .extend(embedded_plugin_config(&e).map_err(|e| format!("{file}: {e}"))?),
                     Doc::ApiRule(a) => plain.push(a),
                     Doc::Mesh(list) => providers.extend(list),
+                    Doc::Services(list) => service_objects.extend(list),
                     Doc::Other => {}
                 }
             }
         }
+        // Explicit selectors win over Service objects.
+        let mut selectors = selectors_of(&service_objects);
+        selectors.extend(std::mem::take(&mut explicit_selectors));
         let config_json = match (given.len(), plain.is_empty()) {
             (0, _) => {
                 let mut c = serde_json::json!({"apiRules": plain});
@@ -464,9 +526,15 @@ mod cli {
                     "render --istio needs --image oci://REGISTRY/NAME@sha256:DIGEST (or :TAG): the image \
                      `make push REGISTRY=...` published",
                 )?;
-                let docs =
+                let mut docs =
                     apirule_core::render::istio(&config_json, &config, &image, sha256.as_deref())
                         .map_err(|e| e.to_string())?;
+                let (policies, notes) =
+                    apirule_core::render::gateway_only_policies(&config, &selectors, &principal)
+                        .map_err(|e| e.to_string())?;
+                for note in notes {
+                    eprintln!("note: {note}");
+                }
                 if let Some(plugin) = docs.first() {
                     let bytes = serde_json::to_vec(plugin).map_err(|e| e.to_string())?.len();
                     for note in apirule_core::render::size_notes("WasmPlugin", bytes, compact) {
@@ -476,6 +544,7 @@ mod cli {
                         eprintln!("{note}");
                     }
                 }
+                docs.extend(policies);
                 docs
             }
             Some("--envoy") => {

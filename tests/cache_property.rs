@@ -383,6 +383,7 @@ fn run(
             answers: &answers,
             now_ms,
             since_ms: now_ms,
+            overdue: false,
         };
         let call = match decide(rules, &req, &mut env) {
             Decision::Allow(a) => {

@@ -816,11 +816,24 @@ fn key_rotation_and_unreachable_jwks() {
         &[("Authorization", &bearer(&idp.token("rs256", "read")))],
         "",
     );
+    // Istio's answer: istiod inlines a fake key set (one key, kid "abc") for a JWKS it cannot
+    // fetch; the provider's tokens name another kid. The filter counts the real reason.
     assert_eq!(
         (r.status, r.body.as_str()),
-        (401, "Jwks remote fetch is failed")
+        (401, "Jwks doesn't have key to match kid or alg from Jwt")
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert!(
+        envoy.metric_when(
+            "apirule_requests_denied_keys_unavailable",
+            std::time::Duration::from_secs(2),
+            |n| n >= 1
+        ) >= 1
+    );
+    assert!(
+        envoy.log().contains("fetch failed"),
+        "the log keeps the reason"
+    );
     assert_eq!(
         get(&envoy, "/headers", &idp.token("rs256", "read")).status,
         200

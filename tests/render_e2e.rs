@@ -507,3 +507,103 @@ spec:
         envoy.log()
     );
 }
+
+/// Issue 15: the gateway as the only way in. Kyma's v2 AuthorizationPolicies let only the ingress
+/// gateway's identity call an exposed workload; `render --istio` writes one ALLOW policy per
+/// exposed service, on the pods its Service selects (from `kubectl get svc -A -o json`, or
+/// `--service-selector`), valid for Istio's CRD. A service it has no selector for gets none, and
+/// a note.
+#[test]
+fn rendered_authorization_policies_admit_only_the_gateway() {
+    let dir = scratch("gateway-only");
+    let apirule_doc = |name: &str, ns: &str, svc: &str, rule_svc: Option<&str>| {
+        let mut rule = serde_json::json!({"path": "/*", "methods": ["GET"], "noAuth": true});
+        if let Some(s) = rule_svc {
+            rule["service"] = serde_json::json!({"name": s, "port": 80});
+        }
+        serde_json::json!({"apiVersion": "gateway.kyma-project.io/v2", "kind": "APIRule",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"hosts": [format!("{name}.example.com")], "gateway": "kyma-system/kyma-gateway",
+                     "service": {"name": svc, "port": 8000},
+                     "rules": [{"path": "/admin", "methods": ["GET"], "noAuth": true}, rule]}})
+    };
+    let rules = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": [
+        apirule_doc("shop", "web", "shop", Some("shop-static")),
+        apirule_doc("billing", "fin", "billing", None),
+        apirule_doc("legacy", "old", "legacy", None),
+    ]});
+    // `kubectl get svc -A -o json`: a List of Services; `legacy` is not among them.
+    let services = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "shop", "namespace": "web"},
+         "spec": {"selector": {"app": "shop", "tier": "front"}, "ports": [{"port": 8000}]}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "billing", "namespace": "fin"},
+         "spec": {"selector": {"app": "billing"}, "ports": [{"port": 8000}]}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "unrelated", "namespace": "fin"},
+         "spec": {"selector": {"app": "other"}}},
+    ]});
+    let (rf, sf) = (dir.join("apirules.json"), dir.join("services.json"));
+    std::fs::write(&rf, rules.to_string()).unwrap();
+    std::fs::write(&sf, services.to_string()).unwrap();
+    let (code, yaml, err) = apirule(&[
+        "render",
+        "--istio",
+        "--image",
+        "oci://registry.example.com/apirule-wasm:0.1.0",
+        "--service-selector",
+        "shop-static.web=app=static,tier=front",
+        rf.to_str().unwrap(),
+        sf.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("note: service legacy.old (exposed by old/legacy): no Service object or --service-selector given"),
+        "{err}"
+    );
+    let path = dir.join("istio.yaml");
+    std::fs::write(&path, &yaml).unwrap();
+    let report = crd_validate(
+        &[
+            "istio-wasmplugins.yaml",
+            "istio-virtualservices.yaml",
+            "istio-authorizationpolicies.yaml",
+        ],
+        &path,
+    );
+    assert!(report.contains("7 objects valid"), "{report}");
+    let docs: Vec<Value> = yaml_documents(&path);
+    let policies: Vec<&Value> = docs
+        .iter()
+        .filter(|d| d["kind"] == "AuthorizationPolicy")
+        .collect();
+    let names: Vec<String> = policies
+        .iter()
+        .map(|p| {
+            format!(
+                "{}/{}",
+                p["metadata"]["namespace"].as_str().unwrap(),
+                p["metadata"]["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "fin/billing-gateway-only",
+            "web/shop-static-gateway-only",
+            "web/shop-gateway-only"
+        ]
+    );
+    let shop = policies[2];
+    assert_eq!(shop["apiVersion"], "security.istio.io/v1");
+    assert_eq!(
+        shop["spec"],
+        serde_json::json!({"selector": {"matchLabels": {"app": "shop", "tier": "front"}},
+            "action": "ALLOW",
+            "rules": [{"from": [{"source": {"principals":
+                ["cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"]}}]}]})
+    );
+    assert_eq!(
+        policies[1]["spec"]["selector"]["matchLabels"],
+        serde_json::json!({"app": "static", "tier": "front"})
+    );
+}

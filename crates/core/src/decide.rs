@@ -89,7 +89,10 @@ impl Matched<'_> {
     /// The answer when keys did not arrive in time: 401, in the rule's flavour.
     pub fn keys_unavailable(&self, req: &Request<'_>) -> Deny {
         match flavor(self.api_rule.source) {
-            Flavor::Istio => Deny::jwt_invalid(JwtError::FetchFailed, req),
+            // Istio's answer against istiod's fake key set (see `JwtError::KeysUnavailable`).
+            Flavor::Istio => {
+                Deny::jwt_invalid(JwtError::KeysUnavailable { kid_matched: true }, req)
+            }
             Flavor::Ory => ory(401, DenyReason::KeysUnavailable),
         }
     }

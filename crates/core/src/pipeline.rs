@@ -417,11 +417,15 @@ impl Parking {
         for p in std::mem::take(&mut self.waiting) {
             let req = p.held.request.view();
             let since = p.held.request.start_ms;
+            let overdue = now_ms >= p.deadline_ms;
             let mut env = auth.env(crypto, &p.answers, now_ms, since);
+            // Past its wait, the request is decided with the keys that are there: those still
+            // missing count as failed, and it gets the answer its flavour gives for that.
+            env.overdue = overdue;
             let decision = decide(rules, &req, &mut env);
             let decision = match decision {
                 Decision::Pending(pending) => match pending.wait {
-                    Wait::Keys(_) if now_ms < p.deadline_ms => {
+                    Wait::Keys(_) if !overdue => {
                         self.waiting.push(p);
                         continue;
                     }
@@ -748,19 +752,38 @@ mod tests {
         );
         assert!(parking.is_empty());
 
-        // Keys that never come: waiting ends at the deadline, with Istio's fetch failure.
+        // Keys that never come: waiting ends at the deadline with what Istio answers against
+        // istiod's fake key set (one key, kid "abc"): a token naming another kid matches no key,
+        // one naming none fails verification. Both count as keys unavailable.
         let mut auth = rules.auth_state();
+        let no_kid = ES256KeyPair::generate()
+            .sign(Claims::create(Duration::from_hours(1)).with_issuer(ISSUER))
+            .unwrap_or_else(|e| unreachable!("{e}"));
         park(&mut parking, 4, &old.token(), t + 10_000);
+        park(&mut parking, 5, &no_kid, t + 10_000);
         assert!(parking
             .due(&rules, &mut auth, &Software, t + 14_999)
             .is_empty());
-        let due = parking.due(&rules, &mut auth, &Software, t + 15_000);
-        let Effect::Reply(deny) = &due[0].1.effect else {
-            unreachable!()
-        };
+        let mut due = parking.due(&rules, &mut auth, &Software, t + 15_000);
+        due.sort_by_key(|(id, _)| *id);
+        let answers: Vec<(u32, &str, DenyReason)> = due
+            .iter()
+            .map(|(_, o)| match &o.effect {
+                Effect::Reply(d) => (d.status, d.body.as_str(), d.reason),
+                other => unreachable!("{other:?}"),
+            })
+            .collect();
+        let unavailable = DenyReason::KeysUnavailable;
         assert_eq!(
-            (deny.status, deny.body.as_str()),
-            (401, "Jwks remote fetch is failed")
+            answers,
+            vec![
+                (
+                    401,
+                    "Jwks doesn't have key to match kid or alg from Jwt",
+                    unavailable
+                ),
+                (401, "Jwt verification fails", unavailable),
+            ]
         );
     }
 }

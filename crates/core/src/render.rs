@@ -253,6 +253,71 @@ pub fn istio(
     Ok(docs)
 }
 
+/// The identity of Istio's ingress gateway, the only caller Kyma's workload policies allow.
+pub const GATEWAY_PRINCIPAL: &str =
+    "cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account";
+
+/// Pod selectors of the exposed services, by `name.namespace` (a Service's `spec.selector`).
+pub type Selectors = BTreeMap<String, BTreeMap<String, String>>;
+
+/// The gateway as the only way in, as Kyma's v2 AuthorizationPolicies make it: for every service
+/// a valid APIRule exposes, an ALLOW policy on its pods for the gateway's principal alone, so an
+/// in-cluster caller (which the filter never sees) is refused. A service whose selector is not in
+/// `selectors` gets no policy, and a note that says so.
+pub fn gateway_only_policies(
+    config: &PluginConfig,
+    selectors: &Selectors,
+    principal: &str,
+) -> Result<(Vec<Value>, Vec<String>), ConfigError> {
+    let (models, _) = models(config)?;
+    let mut services: BTreeMap<String, (&str, &str)> = BTreeMap::new();
+    let mut exposed_by: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (api, _) in &models {
+        for svc in api.rules.iter().filter_map(|r| r.service.as_ref()) {
+            let key = format!("{}.{}", svc.name, svc.namespace);
+            services.insert(key.clone(), (&svc.name, &svc.namespace));
+            let by = exposed_by.entry(key).or_default();
+            let who = format!("{}/{}", api.namespace, api.name);
+            if !by.contains(&who) {
+                by.push(who);
+            }
+        }
+    }
+    let (mut docs, mut notes) = (Vec::new(), Vec::new());
+    for (key, (name, namespace)) in services {
+        let by = exposed_by
+            .get(&key)
+            .map(|v| v.join(", "))
+            .unwrap_or_default();
+        match selectors.get(&key) {
+            Some(labels) if !labels.is_empty() => docs.push(json!({
+                "apiVersion": "security.istio.io/v1",
+                "kind": "AuthorizationPolicy",
+                "metadata": {
+                    "name": format!("{name}-gateway-only"),
+                    "namespace": namespace,
+                    "labels": {"apirule.gateway.kyma-project.io/service": key},
+                    "annotations": {"apirule.gateway.kyma-project.io/exposed-by": by},
+                },
+                "spec": {
+                    "selector": {"matchLabels": labels},
+                    "action": "ALLOW",
+                    "rules": [{"from": [{"source": {"principals": [principal]}}]}],
+                },
+            })),
+            Some(_) => notes.push(format!(
+                "service {key} (exposed by {by}) has no pod selector: no AuthorizationPolicy \
+                 written; its pods are reachable in the cluster without the gateway"
+            )),
+            None => notes.push(format!(
+                "service {key} (exposed by {by}): no Service object or --service-selector given, so no \
+                 AuthorizationPolicy written; in-cluster callers reach it without the gateway's checks"
+            )),
+        }
+    }
+    Ok((docs, notes))
+}
+
 pub struct EnvoyOptions<'a> {
     pub listen: &'a str,
     pub port: u16,

@@ -175,7 +175,7 @@ impl Deny {
         };
         let reason = match error {
             JwtError::Missing => DenyReason::NoToken,
-            JwtError::FetchFailed => DenyReason::KeysUnavailable,
+            JwtError::KeysUnavailable { .. } => DenyReason::KeysUnavailable,
             _ => DenyReason::InvalidToken,
         };
         Deny {

@@ -24,6 +24,9 @@ pub struct AuthEnv<'a> {
     pub now_ms: u64,
     /// When the request arrived: keys fetched after it are final for it.
     pub since_ms: u64,
+    /// The request waited as long as it may: keys not there yet count as failed, and a missing
+    /// `kid` is final.
+    pub overdue: bool,
 }
 
 /// What access checks keep between requests: keys, verified tokens, introspection results and
@@ -68,6 +71,7 @@ impl AuthState {
             answers,
             now_ms,
             since_ms,
+            overdue: false,
         }
     }
 }
@@ -149,6 +153,7 @@ pub(crate) fn verify_with(
 ) -> KeyResult {
     let keys = match env.keys.availability(jwks) {
         keystore::Availability::Ready(k) => k,
+        keystore::Availability::NotYet if env.overdue => return KeyResult::Failed,
         keystore::Availability::NotYet => return KeyResult::Pending(jwks),
         keystore::Availability::Failed => return KeyResult::Failed,
     };
@@ -191,7 +196,7 @@ pub(crate) fn verify_with(
         return KeyResult::BadSignature;
     }
     // Unknown kid: perhaps the keys were rotated. One rate-limited refetch, then decide again.
-    if env.keys.want_refetch(jwks, env.now_ms, env.since_ms) {
+    if !env.overdue && env.keys.want_refetch(jwks, env.now_ms, env.since_ms) {
         return KeyResult::Pending(jwks);
     }
     KeyResult::NoMatchingKey

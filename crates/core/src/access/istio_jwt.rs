@@ -172,8 +172,15 @@ impl IstioRule {
                 KeyResult::Verified => return Ok(claims),
                 KeyResult::Pending(id) => pending.push(id),
                 KeyResult::BadSignature => outcome = JwtError::VerificationFails,
+                // istiod's fake key set in its place: its one key (kid "abc") is tried unless
+                // the token names another kid, and verifies nothing.
+                KeyResult::Failed if kid.is_none_or(|k| k == ISTIOD_FAKE_KID) => {
+                    if outcome != JwtError::VerificationFails {
+                        outcome = JwtError::KeysUnavailable { kid_matched: true };
+                    }
+                }
                 KeyResult::Failed if outcome == JwtError::KidAlgMismatch => {
-                    outcome = JwtError::FetchFailed
+                    outcome = JwtError::KeysUnavailable { kid_matched: false };
                 }
                 KeyResult::Failed | KeyResult::NoMatchingKey => {}
             }
@@ -184,6 +191,9 @@ impl IstioRule {
         Err(Step::Invalid(outcome))
     }
 }
+
+/// The `kid` of the key istiod inlines when it cannot fetch a JWKS (`CreateFakeJwks`).
+const ISTIOD_FAKE_KID: &str = "abc";
 
 enum Step {
     Invalid(JwtError),

@@ -27,7 +27,12 @@ pub enum JwtError {
     Expired,
     VerificationFails,
     KidAlgMismatch,
-    FetchFailed,
+    /// The keys could not be fetched. Istio never says so: istiod then inlines a fake key set
+    /// (one RSA key, `kid` "abc", `CreateFakeJwks`), and Envoy answers as against it: a token
+    /// naming another `kid` matches no key, any other fails verification.
+    KeysUnavailable {
+        kid_matched: bool,
+    },
     MultipleTokens,
     TooLong,
 }
@@ -62,7 +67,10 @@ impl std::fmt::Display for JwtError {
             JwtError::Expired => "Jwt is expired",
             JwtError::VerificationFails => "Jwt verification fails",
             JwtError::KidAlgMismatch => "Jwks doesn't have key to match kid or alg from Jwt",
-            JwtError::FetchFailed => "Jwks remote fetch is failed",
+            JwtError::KeysUnavailable { kid_matched: true } => "Jwt verification fails",
+            JwtError::KeysUnavailable { kid_matched: false } => {
+                "Jwks doesn't have key to match kid or alg from Jwt"
+            }
             JwtError::MultipleTokens => "Found multiple Jwt tokens",
             JwtError::TooLong => "Jwt is too long",
         })
