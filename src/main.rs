@@ -634,6 +634,27 @@ mod cli {
     }
 
     /// Every non-empty document of a YAML or JSON file, as JSON values.
+    /// A List that mixes Services with other objects (`kubectl get apirules,svc -A -o json`):
+    /// the Services on their own, then the List of the rest.
+    fn split_services(mut doc: Value) -> Vec<Value> {
+        let is_list = doc
+            .get("kind")
+            .and_then(Value::as_str)
+            .is_some_and(|k| k.ends_with("List"));
+        let Some(items) = doc.get_mut("items").and_then(Value::as_array_mut) else {
+            return vec![doc];
+        };
+        if !is_list || !items.iter().any(is_service) || items.iter().all(is_service) {
+            return vec![doc];
+        }
+        let (services, rest): (Vec<Value>, Vec<Value>) =
+            std::mem::take(items).into_iter().partition(is_service);
+        *items = rest;
+        let mut out = services;
+        out.push(doc);
+        out
+    }
+
     fn read_documents(file: &str) -> Result<Vec<Value>, String> {
         let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?;
         let mut docs = Vec::new();
@@ -642,7 +663,7 @@ mod cli {
                 Value::deserialize(doc).map_err(|e| format!("{file}: document {}: {e}", i + 1))?;
             match value {
                 Value::Null => {}
-                v @ Value::Object(_) => docs.push(v),
+                v @ Value::Object(_) => docs.extend(split_services(v)),
                 _ => return Err(format!("{file}: document {} is not an object", i + 1)),
             }
         }
