@@ -1,0 +1,15 @@
+//! Kyma's conformance, translated: `tests/integration/testsuites/v2alpha1/features/validation.feature`
+//! of kyma-project/api-gateway (commit 64d110d6), one test per scenario, through Envoy with the
+//! filter. The scenarios are shared by the versions: `tests/kyma/validation.rs`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+#[path = "kyma/validation.rs"]
+mod scenarios;
+
+const API_VERSION: &str = "gateway.kyma-project.io/v2alpha1";
+
+#[test]
+fn validation_errors_on_misconfigured_apirule() {
+    scenarios::validation_errors_on_misconfigured_apirule();
+}
