@@ -104,6 +104,12 @@ impl Spec {
                 }
                 let strategies: Vec<&Handler> =
                     r.access_strategies.iter().flatten().flatten().collect();
+                // Kyma restricts the methods of a rule with `allow` nowhere: neither handler's
+                // VirtualService matches them, and the request goes straight to the service
+                // (`restrictsExposedMethods`, and the Ory processor's no_auth-only match).
+                if strategies.iter().any(|s| s.handler == "allow") {
+                    methods = MethodSet::ALL;
+                }
                 let jwt_secured = strategies.iter().any(|s| s.handler == "jwt");
                 let bypasses_oathkeeper = strategies
                     .iter()
