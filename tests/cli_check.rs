@@ -405,6 +405,38 @@ fn v1beta1_apirules_stored_as_v2_are_read_as_v1beta1() {
     );
 }
 
+/// A v2 object applied with rules and a stale `original-version: v1beta1` (no v1beta1 spec) is
+/// a v2 one: Kyma's admission conversion rewrites the annotation to v2 because rules are present.
+#[test]
+fn a_v2_apirule_with_rules_and_a_stale_v1beta1_annotation_is_v2() {
+    let dir = common::scratch("stale-annotation");
+    let path = dir.join("v2.json");
+    let obj = serde_json::json!({"apiVersion": "gateway.kyma-project.io/v2", "kind": "APIRule",
+        "metadata": {"name": "migrated", "namespace": "default",
+                     "annotations": {"gateway.kyma-project.io/original-version": "v1beta1"}},
+        "spec": {"hosts": ["migrated.example.com"], "gateway": "kyma-system/kyma-gateway",
+                 "service": {"name": "s", "port": 80},
+                 "rules": [{"path": "/*", "methods": ["GET"], "noAuth": true}]}});
+    std::fs::write(&path, obj.to_string()).unwrap();
+    let r = apirule(&["check", path.to_str().unwrap()]);
+    assert_eq!(
+        stdout(&r).trim_end(),
+        "default/migrated (gateway.kyma-project.io/v2 APIRule): Ready"
+    );
+    let e = apirule(&[
+        "explain",
+        "--rules",
+        path.to_str().unwrap(),
+        "--request",
+        "GET https://migrated.example.com/x",
+    ]);
+    assert!(
+        stdout(&e).contains("(gateway.kyma-project.io/v2)"),
+        "{}",
+        stdout(&e)
+    );
+}
+
 fn stored_items_first(list: &serde_json::Value) -> serde_json::Value {
     list["items"][0].clone()
 }

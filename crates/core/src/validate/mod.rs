@@ -166,9 +166,19 @@ fn annotation<'v>(obj: &'v Value, key: &str) -> Option<&'v Value> {
     obj.get("metadata")?.get("annotations")?.get(key)
 }
 
-/// Kyma reconciles a stored object as v1beta1 when its original version says so.
+/// Kyma reconciles an object as v1beta1 when its original version says so. Its admission
+/// conversion rewrites that annotation to v2 when a v2 object with rules is applied
+/// (`apis/gateway/v2/apirule_conversion.go`), so such an object without the v1beta1 spec is a
+/// v2 one; an object converted from v1beta1 carries that spec.
 fn stored_as_v1beta1(obj: &Value) -> bool {
-    annotation(obj, ORIGINAL_VERSION).and_then(Value::as_str) == Some("v1beta1")
+    if annotation(obj, ORIGINAL_VERSION).and_then(Value::as_str) != Some("v1beta1") {
+        return false;
+    }
+    let has_rules = obj
+        .pointer("/spec/rules")
+        .and_then(Value::as_array)
+        .is_some_and(|r| !r.is_empty());
+    annotation(obj, V1BETA1_SPEC).is_some() || !has_rules
 }
 
 /// The v1beta1 spec a v2-stored object carries, as Kyma's conversion reads it.
