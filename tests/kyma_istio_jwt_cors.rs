@@ -3,6 +3,8 @@
 //! filter under the Istio jwt handler (`"jwtHandler": "istio"`). The APIRules are the feature's
 //! manifests (`istio-default-cors.yaml`, `istio-custom-cors.yaml`): the v1beta1 spec each carries
 //! in its `v1beta1-spec` annotation, with the template values filled in.
+//! The APIRules are given as the cluster stores them and `kubectl get -o json` returns them
+//! (v2, the v1beta1 spec in an annotation: `common::as_stored`), as issue 15 asks.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -28,7 +30,7 @@ fn apirule(cors: Option<Value>) -> Value {
 
 fn serve(apirule: Value) -> (Upstream, Envoy) {
     let upstream = Upstream::start();
-    let cfg = json!({"jwtHandler": "istio", "apiRules": [apirule]});
+    let cfg = json!({"jwtHandler": "istio", "apiRules": [as_stored(&apirule)]});
     let envoy = Envoy::start(&upstream, &cfg.to_string());
     (upstream, envoy)
 }

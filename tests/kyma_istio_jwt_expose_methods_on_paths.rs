@@ -5,6 +5,8 @@
 //! manifests (`paths-and-methods-<handler>-handler.yaml`): the v1beta1 spec each carries in its
 //! `v1beta1-spec` annotation, with the template values filled in: `/anything` for GET and POST,
 //! `/anything/put` for PUT, both with one handler.
+//! The APIRules are given as the cluster stores them and `kubectl get -o json` returns them
+//! (v2, the v1beta1 spec in an annotation: `common::as_stored`), as issue 15 asks.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -31,7 +33,7 @@ fn apirule(strategy: Value) -> Value {
 
 fn serve(idp: Option<&Idp>, apirule: Value) -> (Upstream, Envoy) {
     let upstream = Upstream::start();
-    let mut cfg = json!({"jwtHandler": "istio", "apiRules": [apirule]});
+    let mut cfg = json!({"jwtHandler": "istio", "apiRules": [as_stored(&apirule)]});
     let mut opts = EnvoyOptions::default();
     if let Some(idp) = idp {
         cfg["clusters"] = json!({idp.issuer(): "idp"});

@@ -10,6 +10,8 @@
 //! each carries in its `v1beta1-spec` annotation, with the template values filled in. Where a
 //! rule names another service, Envoy routes it by the routes `apirule render --envoy` writes (in
 //! Istio, the VirtualService), to httpbin or a helloworld stand-in on loopback.
+//! The APIRules are given as the cluster stores them and `kubectl get -o json` returns them
+//! (v2, the v1beta1 spec in an annotation: `common::as_stored`), as issue 15 asks.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -55,7 +57,7 @@ fn rule(path: &str, strategy: Value) -> Value {
 }
 
 fn plugin(idp: &Idp, apirule: Value) -> Value {
-    json!({"jwtHandler": "istio", "clusters": {idp.issuer(): "idp"}, "apiRules": [apirule]})
+    json!({"jwtHandler": "istio", "clusters": {idp.issuer(): "idp"}, "apiRules": [as_stored(&apirule)]})
 }
 
 fn serve(idp: &Idp, apirule: Value) -> (Upstream, Envoy) {

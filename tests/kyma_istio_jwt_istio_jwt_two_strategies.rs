@@ -5,6 +5,8 @@
 //! manifests (`istio-jwt-and-no-auth.yaml`, `istio-jwt-and-oauth.yaml`): the v1beta1 spec each
 //! carries in its `v1beta1-spec` annotation, with the template values filled in. Both scenarios
 //! carry the same title; the test names add the suite's step prefix (`NoAuth_JWT`, `OAuth2`).
+//! The APIRules are given as the cluster stores them and `kubectl get -o json` returns them
+//! (v2, the v1beta1 spec in an annotation: `common::as_stored`), as issue 15 asks.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -36,7 +38,7 @@ fn ip_rule(idp: &Idp) -> Value {
 fn serve(idp: &Idp, apirules: Value) -> (Upstream, Envoy) {
     let upstream = Upstream::start();
     let cfg = json!({"jwtHandler": "istio", "clusters": {idp.issuer(): "idp"},
-                     "apiRules": apirules});
+                     "apiRules": apirules.as_array().unwrap().iter().map(as_stored).collect::<Vec<_>>()});
     let opts = EnvoyOptions {
         idp_port: idp.port,
         ..Default::default()

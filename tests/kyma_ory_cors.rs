@@ -3,6 +3,8 @@
 //! filter under the Ory handler (Kyma's default). The APIRules are the feature's manifests
 //! (`default-cors.yaml`, `custom-cors.yaml`; their v1beta1 specs) with their template values
 //! filled in.
+//! The APIRules are given as the cluster stores them and `kubectl get -o json` returns them
+//! (v2, the v1beta1 spec in an annotation: `common::as_stored`), as issue 15 asks.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -28,7 +30,7 @@ fn apirule(cors: Option<Value>) -> Value {
 
 fn serve(apirule: Value) -> (Upstream, Envoy) {
     let upstream = Upstream::start();
-    let cfg = json!({"jwtHandler": "ory", "apiRules": [apirule]});
+    let cfg = json!({"jwtHandler": "ory", "apiRules": [as_stored(&apirule)]});
     let envoy = Envoy::start(&upstream, &cfg.to_string());
     (upstream, envoy)
 }

@@ -3,6 +3,8 @@
 //! through Envoy with the filter under the Ory handler (Kyma's default) and a real OpenID provider
 //! on loopback (JWKS and introspection). The APIRule is the feature's manifest
 //! (`jwt-oauth-one-path-strategy.yaml`, its v1beta1 spec) with its template values filled in.
+//! The APIRules are given as the cluster stores them and `kubectl get -o json` returns them
+//! (v2, the v1beta1 spec in an annotation: `common::as_stored`), as issue 15 asks.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -49,7 +51,7 @@ fn oauth2jwt1path_calling_an_endpoint_secured_with_oauth2_and_jwt_with_a_valid_o
     let idp = Idp::start(300);
     let upstream = Upstream::start();
     let cfg = json!({"jwtHandler": "ory", "clusters": {idp.issuer(): "idp"},
-                     "apiRules": [apirule(&idp)]});
+                     "apiRules": [as_stored(&apirule(&idp))]});
     let opts = EnvoyOptions {
         idp_port: idp.port,
         ..Default::default()

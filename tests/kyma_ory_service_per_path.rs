@@ -4,6 +4,8 @@
 //! feature's manifest (`service-per-path.yaml`, its v1beta1 spec) with its template values filled
 //! in. Routing to the service a rule names is Envoy's, from the routes `apirule render --envoy`
 //! writes (in Istio, from the VirtualService): httpbin and a helloworld stand-in on loopback.
+//! The APIRules are given as the cluster stores them and `kubectl get -o json` returns them
+//! (v2, the v1beta1 spec in an annotation: `common::as_stored`), as issue 15 asks.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -97,7 +99,7 @@ fn serve_rendered(plugin: &Value, services: &[(&str, u16)]) -> Envoy {
 fn service_per_path() {
     let upstream = Upstream::start();
     let helloworld = start_helloworld();
-    let plugin = json!({"jwtHandler": "ory", "apiRules": [apirule()]});
+    let plugin = json!({"jwtHandler": "ory", "apiRules": [as_stored(&apirule())]});
     let envoy = serve_rendered(
         &plugin,
         &[

@@ -4,6 +4,8 @@
 //! OpenID provider on loopback (JWKS and introspection). The APIRules are the feature's manifests
 //! (`unsecured-to-secured.yaml`, then `unsecured-to-secured-2.yaml`; their v1beta1 specs) with
 //! their template values filled in. The update is a new plugin configuration.
+//! The APIRules are given as the cluster stores them and `kubectl get -o json` returns them
+//! (v2, the v1beta1 spec in an annotation: `common::as_stored`), as issue 15 asks.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -26,8 +28,7 @@ fn apirule(rules: Value) -> Value {
 
 fn serve(idp: &Idp, apirule: Value) -> (Upstream, Envoy) {
     let upstream = Upstream::start();
-    let cfg =
-        json!({"jwtHandler": "ory", "clusters": {idp.issuer(): "idp"}, "apiRules": [apirule]});
+    let cfg = json!({"jwtHandler": "ory", "clusters": {idp.issuer(): "idp"}, "apiRules": [as_stored(&apirule)]});
     let opts = EnvoyOptions {
         idp_port: idp.port,
         ..Default::default()
