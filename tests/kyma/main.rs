@@ -8,6 +8,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod support;
 
 mod e2e_asterisk;
 mod e2e_custom_domain;

@@ -7,9 +7,8 @@
 //! The APIRules are given as the cluster stores them and `kubectl get -o json` returns them
 //! (v2, the v1beta1 spec in an annotation: `crate::common::as_stored`), as issue 15 asks.
 
-use std::io::{Read, Write};
-
 use crate::common::*;
+use crate::support::{serve_rendered, start_helloworld};
 use serde_json::{json, Value};
 
 const HOST: &str = "httpbin-kyma.local.kyma.dev";
@@ -27,68 +26,6 @@ fn apirule() -> Value {
                         {"path": "/hello", "methods": ["GET"],
                          "service": {"name": "helloworld-kyma", "port": 5000},
                          "accessStrategies": [{"handler": "noop"}]}]}})
-}
-
-/// Istio's helloworld sample as the scenario uses it: `GET /hello` is 200 with its greeting,
-/// anything else 404. One thread per connection on a loopback port, for the test's lifetime.
-fn start_helloworld() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for mut stream in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut head = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let text = String::from_utf8_lossy(&head);
-                let path = text.split(' ').nth(1).unwrap_or("");
-                let (status, body) = if path.split('?').next() == Some("/hello") {
-                    ("200 OK", "Hello version: v1, instance: helloworld-kyma\n")
-                } else {
-                    ("404 Not Found", "")
-                };
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\n\
-                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            });
-        }
-    });
-    port
-}
-
-/// `apirule render --envoy` for the plugin configuration, each Kubernetes service on its loopback
-/// stand-in, then Envoy on the rendered bootstrap.
-fn serve_rendered(plugin: &Value, services: &[(&str, u16)]) -> Envoy {
-    let dir = scratch("kyma-service-per-path");
-    let file = dir.join("plugin.json");
-    std::fs::write(&file, plugin.to_string()).unwrap();
-    let (port, admin) = (free_port(), free_port());
-    let wasm = wasm_path();
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_apirule"));
-    cmd.args(["render", "--envoy", "--port", &port.to_string()])
-        .args(["--admin-port", &admin.to_string()])
-        .arg("--wasm")
-        .arg(&wasm);
-    for (service, p) in services {
-        cmd.arg("--service").arg(format!("{service}=127.0.0.1:{p}"));
-    }
-    let out = cmd.arg(&file).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let yaml: serde_norway::Value = serde_norway::from_slice(&out.stdout).unwrap();
-    let cfg: Value = serde_json::to_value(yaml).unwrap();
-    Envoy::start_raw(port, admin, &cfg, 1)
 }
 
 /// Scenario: Service per path. "Any token" is `Authorization: any`.

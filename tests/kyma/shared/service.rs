@@ -13,60 +13,13 @@
 //! Shared by `v2_service.rs` and `v2alpha1_service.rs` (the feature files are the same;
 //! `super::API_VERSION` is the version under test).
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::process::Command;
 
 use crate::common::*;
+use crate::support::{serve_rendered, start_helloworld, HELLO_BODY};
 use serde_json::{json, Value};
 
 const HTTPBIN_HOST: &str = "httpbin-kyma.local.kyma.dev";
-const HELLO_BODY: &str = "Hello version: v1, instance: helloworld-kyma\n";
-
-/// Istio's helloworld sample (`docker.io/istio/examples-helloworld-v1`) as far as these scenarios
-/// call it: `GET /hello` is 200 with its greeting, anything else 404. One thread per connection;
-/// it answers once and closes.
-struct Helloworld {
-    port: u16,
-}
-
-impl Helloworld {
-    fn start() -> Helloworld {
-        let port = free_port();
-        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                std::thread::spawn(move || answer(stream));
-            }
-        });
-        Helloworld { port }
-    }
-}
-
-fn answer(mut stream: TcpStream) {
-    let mut head = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        match stream.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-        }
-    }
-    let line = String::from_utf8_lossy(&head);
-    let mut words = line.split(' ');
-    let (method, path) = (words.next(), words.next());
-    let (status, body) = if method == Some("GET") && path == Some("/hello") {
-        ("200 OK", HELLO_BODY)
-    } else {
-        ("404 NOT FOUND", "Not Found\n")
-    };
-    let _ = write!(
-        stream,
-        "HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n{body}",
-        body.len()
-    );
-}
 
 fn jwt(idp: &Idp) -> Value {
     json!({"authentications": [{"issuer": idp.issuer(), "jwksUri": idp.jwks_uri()}]})
@@ -79,31 +32,9 @@ fn apirule(name: &str, host: &str, service: Value, rules: Value) -> Value {
                     "service": service, "rules": rules}})
 }
 
-/// `apirule render --envoy` of the APIRule, services at the given loopback ports, then Envoy on
-/// that bootstrap.
+/// The APIRule served from the bootstrap `apirule render --envoy` writes for it.
 fn serve(apirule: &Value, services: &[(&str, u16)]) -> Envoy {
-    let dir = scratch("kyma-service");
-    let file = dir.join("apirule.json");
-    std::fs::write(&file, apirule.to_string()).unwrap();
-    let (port, admin) = (free_port(), free_port());
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_apirule"));
-    cmd.args(["render", "--envoy", "--port", &port.to_string()])
-        .args(["--admin-port", &admin.to_string(), "--wasm"])
-        .arg(wasm_path());
-    for (service, at) in services {
-        cmd.args(["--service", &format!("{service}=127.0.0.1:{at}")]);
-    }
-    let out = cmd.arg(&file).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let yaml = String::from_utf8_lossy(&out.stdout);
-    let cfg: Value =
-        serde_json::to_value(serde_norway::from_str::<serde_norway::Value>(&yaml).unwrap())
-            .unwrap();
-    Envoy::start_raw(port, admin, &cfg, 2)
+    serve_rendered(apirule, services)
 }
 
 fn between(r: &Response, lo: u16, hi: u16, what: &str) {
@@ -162,7 +93,7 @@ pub fn endpoints_exposed_in_apirule_should_fallback_to_service_defined_on_root_l
 pub fn exposing_endpoints_in_two_namespaces() {
     let idp = Idp::start(300);
     let httpbin = Upstream::start();
-    let hello = Helloworld::start();
+    let hello = start_helloworld();
     // service-two-namespaces.yaml
     let rule = apirule(
         "service-two-namespaces-kyma",
@@ -177,7 +108,7 @@ pub fn exposing_endpoints_in_two_namespaces() {
         &rule,
         &[
             ("httpbin-kyma.default", httpbin.port),
-            ("helloworld-kyma.default-2", hello.port),
+            ("helloworld-kyma.default-2", hello),
         ],
     );
     let t = idp.token("rs256", "");
@@ -206,7 +137,7 @@ pub fn exposing_endpoints_in_two_namespaces() {
 pub fn exposing_different_services_with_same_methods() {
     let idp = Idp::start(300);
     let httpbin = Upstream::start();
-    let hello = Helloworld::start();
+    let hello = start_helloworld();
     // service-diff-same-methods.yaml with methods '["GET", "POST"]' for both paths
     let rule = apirule(
         "service-diff-same-methods-kyma",
@@ -220,7 +151,7 @@ pub fn exposing_different_services_with_same_methods() {
         &rule,
         &[
             ("httpbin-kyma.default", httpbin.port),
-            ("helloworld-kyma.default", hello.port),
+            ("helloworld-kyma.default", hello),
         ],
     );
     let t = idp.token("rs256", "");
@@ -240,7 +171,7 @@ pub fn exposing_different_services_with_same_methods() {
 pub fn calling_a_helloworld_endpoint_with_custom_label_selector_service() {
     const HOST: &str = "helloworld-kyma.local.kyma.dev";
     let idp = Idp::start(300);
-    let hello = Helloworld::start();
+    let hello = start_helloworld();
     // service-custom-label-selector.yaml with jwtSecuredPath "/hello"
     let rule = apirule(
         "service-custom-label-selector-kyma",
@@ -248,7 +179,7 @@ pub fn calling_a_helloworld_endpoint_with_custom_label_selector_service() {
         json!({"name": "helloworld-kyma", "port": 5000}),
         json!([{"path": "/hello", "methods": ["GET"], "jwt": jwt(&idp)}]),
     );
-    let envoy = serve(&rule, &[("helloworld-kyma.default", hello.port)]);
+    let envoy = serve(&rule, &[("helloworld-kyma.default", hello)]);
     between(&envoy.get(HOST, "/hello"), 400, 403, "without token");
     let r = with_token(&envoy, HOST, "/hello", &idp.token("rs256", ""));
     between(&r, 200, 299, "with token");
