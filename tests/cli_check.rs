@@ -69,25 +69,30 @@ fn valid_fixture_apirules_are_ready() {
             .collect();
         args.extend(extra.iter().map(String::as_str));
         args.extend([file.to_str().unwrap(), mesh.to_str().unwrap()]);
+        args.extend(["-o", "json"]);
         let out = apirule(&args);
         let text = stdout(&out);
         assert!(out.status.success(), "{name}: {text}");
+        let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let objects = report["objects"].as_array().unwrap();
+        assert_eq!(objects.len(), 1, "{name}: one APIRule per file: {text}");
+        let object = &objects[0];
         assert_eq!(
-            text.lines().count(),
-            1,
-            "{name}: one APIRule per file: {text}"
-        );
-        assert!(
-            text.trim_end().ends_with(" APIRule): Ready"),
+            (object["kind"].as_str(), object["status"].as_str()),
+            (Some("APIRule"), Some("Ready")),
             "{name}: {text}"
         );
+        assert_eq!(object["errors"], serde_json::json!([]), "{name}");
+        assert_eq!(object["file"].as_str(), file.to_str(), "{name}");
+        assert_eq!(
+            report["summary"],
+            serde_json::json!({"objects": 1, "ready": 1, "error": 0, "ignored": 0, "inputErrors": 0})
+        );
         versions.insert(
-            text.split("gateway.kyma-project.io/")
-                .nth(1)
+            object["apiVersion"]
+                .as_str()
                 .unwrap()
-                .split(' ')
-                .next()
-                .unwrap()
+                .trim_start_matches("gateway.kyma-project.io/")
                 .to_owned(),
         );
     }
@@ -180,7 +185,8 @@ fn plugin_configuration_files_and_json_are_accepted() {
     assert_eq!(
         stdout(&out),
         "default/httpbin (gateway.kyma-project.io/v2 APIRule): Ready\n\
-         istio-system/gateway (gateway.kyma-project.io/v1alpha1 RateLimit): Ready\n"
+         istio-system/gateway (gateway.kyma-project.io/v1alpha1 RateLimit): Ready\n\
+         2 objects checked: 2 Ready, 0 Error\n"
     );
 }
 
@@ -421,7 +427,7 @@ fn a_v2_apirule_with_rules_and_a_stale_v1beta1_annotation_is_v2() {
     let r = apirule(&["check", path.to_str().unwrap()]);
     assert_eq!(
         stdout(&r).trim_end(),
-        "default/migrated (gateway.kyma-project.io/v2 APIRule): Ready"
+        "default/migrated (gateway.kyma-project.io/v2 APIRule): Ready\n1 object checked: 1 Ready, 0 Error"
     );
     let e = apirule(&[
         "explain",
@@ -439,4 +445,648 @@ fn a_v2_apirule_with_rules_and_a_stale_v1beta1_annotation_is_v2() {
 
 fn stored_items_first(list: &serde_json::Value) -> serde_json::Value {
     list["items"][0].clone()
+}
+
+// ---- Issue 16: the tool behaves as kubectl and istioctl users expect ----------------------
+
+fn apirule_stdin(args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_apirule"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json_of(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
+}
+
+/// A v2 APIRule with `spec` fields replaced or added (`null` removes one).
+fn v2_apirule(name: &str, spec: serde_json::Value) -> serde_json::Value {
+    let mut obj = serde_json::json!({"apiVersion": "gateway.kyma-project.io/v2", "kind": "APIRule",
+        "metadata": {"name": name, "namespace": "test"},
+        "spec": {"hosts": [format!("{name}.example.com")], "gateway": "kyma-system/kyma-gateway",
+                 "service": {"name": "httpbin", "port": 8000},
+                 "rules": [{"path": "/headers", "methods": ["GET"], "noAuth": true}]}});
+    for (k, v) in spec.as_object().unwrap() {
+        if v.is_null() {
+            obj["spec"].as_object_mut().unwrap().remove(k);
+        } else {
+            obj["spec"][k] = v.clone();
+        }
+    }
+    obj
+}
+
+fn write_yaml(dir: &Path, name: &str, docs: &[serde_json::Value]) -> std::path::PathBuf {
+    let text: Vec<String> = docs
+        .iter()
+        .map(|d| serde_norway::to_string(d).unwrap())
+        .collect();
+    let path = dir.join(name);
+    std::fs::write(&path, text.join("---\n")).unwrap();
+    path
+}
+
+const SUBCOMMANDS: [&str; 5] = ["check", "explain", "render", "oci", "completion"];
+
+#[test]
+fn help_and_version_for_the_tool_and_every_subcommand() {
+    let out = apirule(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let help = stdout(&out);
+    for sub in SUBCOMMANDS {
+        assert!(help.contains(sub), "{sub} in {help}");
+    }
+    assert!(help.contains("Exit codes:"), "{help}");
+    for sub in SUBCOMMANDS {
+        for flag in ["--help", "-h"] {
+            let out = apirule(&[sub, flag]);
+            assert_eq!(out.status.code(), Some(0), "{sub} {flag}: {}", stderr(&out));
+            assert!(stdout(&out).contains("Usage: apirule"), "{sub}");
+        }
+    }
+    assert!(stdout(&apirule(&["check", "--help"])).contains("--default-domain <DOMAIN>"));
+    assert!(stdout(&apirule(&["help", "render"])).contains("--envoy"));
+    for args in [&["--version"][..], &["-V"], &["check", "--version"]] {
+        let out = apirule(args);
+        assert_eq!(out.status.code(), Some(0));
+        let version = stdout(&out);
+        assert!(version.starts_with("apirule"), "{version}");
+        assert!(
+            version
+                .trim_end()
+                .ends_with(&format!(" {}", env!("CARGO_PKG_VERSION"))),
+            "{version}"
+        );
+    }
+}
+
+/// The exit codes `--help` shows are the ones the README documents, line for line.
+#[test]
+fn exit_codes_are_documented_in_help_and_readme() {
+    let help = stdout(&apirule(&["check", "--help"]));
+    let readme = std::fs::read_to_string(common::repo().join("README.md")).unwrap();
+    let codes: Vec<&str> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Exit codes:"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .collect();
+    assert_eq!(codes.len(), 3, "{help}");
+    for line in codes {
+        assert!(
+            readme.contains(line.trim()),
+            "README lacks the exit code line {line:?}"
+        );
+    }
+}
+
+#[test]
+fn exit_codes() {
+    let dir = common::scratch("cli-exit");
+    let good = write_yaml(
+        &dir,
+        "good.yaml",
+        &[v2_apirule("good", serde_json::json!({}))],
+    );
+    let bad = write_yaml(
+        &dir,
+        "bad.yaml",
+        &[v2_apirule("bad", serde_json::json!({"timeout": 4000}))],
+    );
+    let (good, bad) = (good.to_str().unwrap(), bad.to_str().unwrap());
+    assert_eq!(apirule(&["check", good]).status.code(), Some(0));
+    assert_eq!(apirule(&["check", good, bad]).status.code(), Some(1));
+    // Usage errors: unknown flag, bad value, missing value, missing required flag, no input.
+    for args in [
+        &["check", "--nope", good][..],
+        &["check", "--jwt-handler", "nope", good],
+        &["check", "-o", "xml", good],
+        &["check", good, "--default-domain"],
+        &["explain", "--rules", good],
+        &["render", good],
+        &["render", "--istio", good],
+        &["render", "--istio", "--envoy", good],
+        &[
+            "render",
+            "--istio",
+            "--image",
+            "oci://r/x:1",
+            "--sha256",
+            "abc",
+            good,
+        ],
+        &["check"],
+        &["nonsense"],
+        &[],
+    ] {
+        let out = apirule(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(
+            stdout(&out).is_empty(),
+            "{args:?}: usage errors go to stderr"
+        );
+    }
+    // An unreadable input is exit 2, and the readable ones are still checked.
+    let out = apirule(&["check", good, "/does/not/exist.yaml", bad]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = stdout(&out);
+    assert!(
+        text.contains("test/good (gateway.kyma-project.io/v2 APIRule): Ready"),
+        "{text}"
+    );
+    assert!(
+        text.contains("test/bad (gateway.kyma-project.io/v2 APIRule): Error"),
+        "{text}"
+    );
+    assert!(text.contains("1 input could not be read"), "{text}");
+    assert!(
+        stderr(&out).contains("/does/not/exist.yaml"),
+        "{}",
+        stderr(&out)
+    );
+    // A YAML syntax error names the file and the document.
+    let broken = dir.join("broken.yaml");
+    std::fs::write(&broken, "apiVersion: v1\n---\nkind: [unclosed\n").unwrap();
+    let out = apirule(&["check", good, broken.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("broken.yaml: document 2:"),
+        "{}",
+        stderr(&out)
+    );
+    // explain: 0 allowed, 1 refused.
+    let allowed = apirule(&[
+        "explain",
+        "-f",
+        good,
+        "--request",
+        "GET https://good.example.com/headers",
+    ]);
+    assert_eq!(allowed.status.code(), Some(0), "{}", stdout(&allowed));
+    let refused = apirule(&[
+        "explain",
+        "-f",
+        good,
+        "--request",
+        "GET https://good.example.com/ip",
+    ]);
+    assert_eq!(refused.status.code(), Some(1), "{}", stdout(&refused));
+}
+
+#[test]
+fn flags_take_values_with_equals_or_space() {
+    let file = common::fixture("invalid/v2-short-host-without-domain.yaml");
+    let file = file.to_str().unwrap();
+    let spaced = apirule(&["check", "--default-domain", "local.kyma.dev", file]);
+    let joined = apirule(&["check", "--default-domain=local.kyma.dev", file]);
+    let first = apirule(&[
+        "check",
+        file,
+        "--output=text",
+        "--default-domain=local.kyma.dev",
+    ]);
+    assert_eq!(spaced.status.code(), Some(0), "{}", stdout(&spaced));
+    assert_eq!(stdout(&spaced), stdout(&joined));
+    assert_eq!(stdout(&spaced), stdout(&first));
+    assert_eq!(
+        json_of(&apirule(&["check", "-ojson", file]))["summary"]["error"],
+        1
+    );
+}
+
+#[test]
+fn standard_input_files_and_directories() {
+    let dir = common::scratch("cli-inputs");
+    write_yaml(&dir, "a.yaml", &[v2_apirule("a", serde_json::json!({}))]);
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    write_yaml(
+        &dir.join("sub"),
+        "b.yml",
+        &[v2_apirule("b", serde_json::json!({}))],
+    );
+    std::fs::write(
+        dir.join("sub/c.json"),
+        serde_json::json!({"apiVersion": "v1", "kind": "List",
+            "items": [v2_apirule("c", serde_json::json!({}))]})
+        .to_string(),
+    )
+    .unwrap();
+    std::fs::write(dir.join("notes.txt"), "not an APIRule").unwrap();
+    let names = |o: &Output| -> Vec<String> {
+        json_of(o)["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let d = dir.to_str().unwrap();
+    // A directory: its own .yaml/.yml/.json files; -R: its subdirectories too (as kubectl).
+    assert_eq!(names(&apirule(&["check", "-o", "json", d])), ["a"]);
+    assert_eq!(
+        names(&apirule(&["check", "-o", "json", "-R", d])),
+        ["a", "b", "c"]
+    );
+    assert_eq!(
+        names(&apirule(&["check", "-o", "json", "--recursive", "-f", d])),
+        ["a", "b", "c"]
+    );
+    // A directory without any: an input error.
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = apirule(&["check", empty.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no .yaml, .yml or .json file"),
+        "{}",
+        stderr(&out)
+    );
+    // `-` is standard input, as a file argument or with -f, YAML or JSON.
+    let yaml = serde_norway::to_string(&v2_apirule("piped", serde_json::json!({}))).unwrap();
+    for args in [
+        &["check", "-o", "json", "-"][..],
+        &["check", "-o", "json", "-f", "-"],
+    ] {
+        let out = apirule_stdin(args, &yaml);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_eq!(names(&out), ["piped"]);
+        assert_eq!(json_of(&out)["objects"][0]["file"], "-");
+    }
+    let json = v2_apirule("piped", serde_json::json!({})).to_string();
+    let out = apirule_stdin(&["check", "-", d], &json);
+    assert!(stdout(&out).contains("test/piped"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("test/a "), "{}", stdout(&out));
+    // explain takes its rules from standard input too.
+    let out = apirule_stdin(
+        &[
+            "explain",
+            "--rules",
+            "-",
+            "--request",
+            "GET https://piped.example.com/headers",
+        ],
+        &yaml,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
+
+#[test]
+fn shell_completion() {
+    for (shell, marker) in [
+        ("bash", "_apirule()"),
+        ("zsh", "#compdef apirule"),
+        ("fish", "complete -c apirule"),
+        ("powershell", "Register-ArgumentCompleter"),
+        ("elvish", "edit:completion:arg-completer[apirule]"),
+    ] {
+        let out = apirule(&["completion", shell]);
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        let script = stdout(&out);
+        assert!(script.contains(marker), "{shell}: {script}");
+        assert!(
+            script.contains("default-domain"),
+            "{shell}: flags are completed"
+        );
+    }
+    assert_eq!(apirule(&["completion", "tcsh"]).status.code(), Some(2));
+}
+
+/// One object with a failure of each layer: kubectl's strict field validation, the API
+/// server's type check, the CRD's value rules and Kyma's controller, all reported at once.
+#[test]
+fn every_failure_of_an_object_at_once_as_json_and_yaml() {
+    let dir = common::scratch("cli-json");
+    let obj = v2_apirule(
+        "all",
+        serde_json::json!({"hosts": ["all"], "servce": {"name": "x"},
+            "service": {"name": "httpbin", "port": "8000"}, "timeout": 4000,
+            "rules": [{"path": "/headers", "methods": ["GET", "FETCH"], "noAuth": true, "timeout": 1.5},
+                      {"path": "/ip", "methods": ["GET"]}]}),
+    );
+    let file = write_yaml(&dir, "all.yaml", &[obj]);
+    let out = apirule(&["check", "-o", "json", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let report = json_of(&out);
+    let object = &report["objects"][0];
+    assert_eq!(object["status"], "Error");
+    assert_eq!(object["file"].as_str(), file.to_str());
+    let errors: Vec<(String, String, String)> = object["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["source"].as_str().unwrap().to_owned(),
+                e["path"].as_str().unwrap().to_owned(),
+                e["message"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let has = |source: &str, path: &str, message: &str| {
+        assert!(
+            errors
+                .iter()
+                .any(|(s, p, m)| s == source && p == path && m.contains(message)),
+            "{source} {path} {message} in {errors:#?}"
+        )
+    };
+    has("strict", ".spec.servce", "unknown field \"spec.servce\"");
+    has(
+        "schema",
+        ".spec.service.port",
+        "in body must be of type integer: \"string\"",
+    );
+    has(
+        "schema",
+        ".spec.rules[0].timeout",
+        "in body must be of type integer: \"number\"",
+    );
+    has(
+        "kyma",
+        ".spec.timeout",
+        "should be less than or equal to 3900",
+    );
+    has(
+        "kyma",
+        ".spec.rules[0].methods[1]",
+        "Unsupported value: \"FETCH\"",
+    );
+    // The controller's checks run too, where the API server already refused the object.
+    has("kyma", ".spec.hosts[0]", "(short host)");
+    has("kyma", ".spec.rules[1]", "");
+    // A complaint about a field removed for its type is not repeated as `Required value`.
+    assert!(
+        !errors.iter().any(|(_, p, _)| p == ".spec.service.port"
+            && errors.iter().filter(|(_, q, _)| q == p).count() > 1),
+        "{errors:#?}"
+    );
+    let hint = object["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["path"] == ".spec.servce")
+        .unwrap()["hint"]
+        .clone();
+    assert_eq!(hint, "did you mean \"service\"?");
+    assert_eq!(
+        report["summary"],
+        serde_json::json!({"objects": 1, "ready": 0, "error": 1, "ignored": 0, "inputErrors": 0})
+    );
+    assert_eq!(report["inputErrors"], serde_json::json!([]));
+    // YAML carries the same document.
+    let yaml = apirule(&["check", "--output", "yaml", file.to_str().unwrap()]);
+    let from_yaml: serde_json::Value = serde_norway::from_slice(&yaml.stdout).unwrap();
+    assert_eq!(from_yaml, report);
+    // Text: each layer in its own words, Kyma's list as Kyma prints it.
+    let text = stdout(&apirule(&["check", file.to_str().unwrap()]));
+    assert!(text.contains("    strict decoding error: unknown field \"spec.servce\"\n        hint: did you mean \"service\"?"), "{text}");
+    assert!(text.contains("    spec.service.port: Invalid value: \"string\": spec.service.port in body must be of type integer: \"string\""), "{text}");
+    assert!(
+        text.contains("    Validation errors: Attribute '"),
+        "{text}"
+    );
+}
+
+#[test]
+fn unknown_fields_are_refused_as_kubectl_strict_validation_does() {
+    let dir = common::scratch("cli-strict");
+    let mut obj = v2_apirule("typo", serde_json::json!({}));
+    obj["metadata"]["lables"] = serde_json::json!({"a": "b"});
+    obj["spec"]["rules"][0]["noauth"] = serde_json::json!(true);
+    let file = write_yaml(&dir, "typo.yaml", &[obj.clone()]);
+    let f = file.to_str().unwrap();
+    let out = apirule(&["check", f]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.contains("strict decoding error: unknown field \"metadata.lables\"\n        hint: did you mean \"labels\"?"), "{text}");
+    assert!(text.contains("strict decoding error: unknown field \"spec.rules[0].noauth\"\n        hint: did you mean \"noAuth\"?"), "{text}");
+    // --validate=warn: kubectl's warning, the object is Ready; ignore: pruned silently.
+    let out = apirule(&["check", "--validate=warn", f]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("): Ready\n    Warning: unknown field \"metadata.lables\""),
+        "{}",
+        stdout(&out)
+    );
+    let out = apirule(&["check", "--validate", "ignore", f]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!stdout(&out).contains("unknown field"));
+    // Inside a plugin configuration and a List, the same.
+    let plugin = dir.join("plugin.json");
+    std::fs::write(
+        &plugin,
+        serde_json::json!({"apiRules": [{"apiVersion": "v1", "kind": "List", "items": [obj]}]})
+            .to_string(),
+    )
+    .unwrap();
+    let out = apirule(&["check", plugin.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("unknown field \"spec.rules[0].noauth\""),
+        "{}",
+        stdout(&out)
+    );
+    // What `kubectl get -o yaml` prints (status, managedFields, ...) is not unknown.
+    let mut stored = v2_apirule("stored", serde_json::json!({}));
+    stored["metadata"]["managedFields"] =
+        serde_json::json!([{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}]);
+    stored["metadata"]["resourceVersion"] = serde_json::json!("123");
+    stored["metadata"]["creationTimestamp"] = serde_json::json!("2026-01-01T00:00:00Z");
+    stored["status"] =
+        serde_json::json!({"state": "Ready", "lastProcessedTime": "2026-01-01T00:00:00Z"});
+    let file = write_yaml(&dir, "stored.yaml", &[stored]);
+    let out = apirule(&["check", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
+
+#[test]
+fn hints_follow_kymas_messages() {
+    let dir = common::scratch("cli-hints");
+    // A short host without a domain: which flag, or which key in a plugin configuration.
+    let short = common::fixture("invalid/v2-short-host-without-domain.yaml");
+    let text = stdout(&apirule(&["check", short.to_str().unwrap()]));
+    assert!(
+        text.contains("Lowercase RFC 1123 label (short host) is only supported"),
+        "{text}"
+    );
+    assert!(text.contains("hint: a short host is completed with the domain of the gateway's `*.DOMAIN` host: pass --default-domain DOMAIN"), "{text}");
+    let obj: serde_json::Value =
+        serde_norway::from_str(&std::fs::read_to_string(&short).unwrap()).unwrap();
+    let plugin = dir.join("plugin.json");
+    std::fs::write(&plugin, serde_json::json!({"apiRules": [obj]}).to_string()).unwrap();
+    let text = stdout(&apirule(&["check", plugin.to_str().unwrap()]));
+    assert!(
+        text.contains("set \"defaultDomain\" in the plugin configuration"),
+        "{text}"
+    );
+    // An occupied host: which APIRule holds it, from which file.
+    let first = write_yaml(
+        &dir,
+        "first.yaml",
+        &[v2_apirule(
+            "one",
+            serde_json::json!({"hosts": ["shared.example.com"]}),
+        )],
+    );
+    let second = write_yaml(
+        &dir,
+        "second.yaml",
+        &[v2_apirule(
+            "two",
+            serde_json::json!({"hosts": ["shared.example.com"]}),
+        )],
+    );
+    let out = apirule(&[
+        "check",
+        "-o",
+        "json",
+        first.to_str().unwrap(),
+        second.to_str().unwrap(),
+    ]);
+    let report = json_of(&out);
+    let error = &report["objects"][1]["errors"][0];
+    assert_eq!(
+        error["message"],
+        "Host is occupied by another Virtual Service"
+    );
+    assert_eq!(
+        error["hint"].as_str().unwrap(),
+        format!("shared.example.com is already exposed by APIRule test/one (from {}); a host belongs to one APIRule: add these rules to it, or choose another host", first.display())
+    );
+    // A path the pattern refuses: what a path may look like.
+    let path = write_yaml(
+        &dir,
+        "path.yaml",
+        &[v2_apirule(
+            "path",
+            serde_json::json!({"rules": [{"path": "/a b", "methods": ["GET"], "noAuth": true}]}),
+        )],
+    );
+    let text = stdout(&apirule(&["check", path.to_str().unwrap()]));
+    assert!(
+        text.contains("hint: a v2 path is `/*`, or `/`-separated segments"),
+        "{text}"
+    );
+    // The Istio handler's configuration under the Ory handler: which flag.
+    let handlers = common::fixture("invalid/v1beta1-handlers.yaml");
+    let text = stdout(&apirule(&[
+        "check",
+        "--default-domain",
+        "x.dev",
+        handlers.to_str().unwrap(),
+    ]));
+    assert!(text.contains("Configuration for authentications is not supported with Ory handler\n        hint: this is the Istio handler's configuration: pass --jwt-handler istio"), "{text}");
+    // An undefined authorizer: where authorizers come from.
+    let authz = write_yaml(
+        &dir,
+        "authz.yaml",
+        &[v2_apirule(
+            "authz",
+            serde_json::json!({"rules": [{"path": "/x", "methods": ["GET"], "extAuth": {"authorizers": ["nope"]}}]}),
+        )],
+    );
+    let text = stdout(&apirule(&["check", authz.to_str().unwrap()]));
+    assert!(
+        text.contains("hint: authorizers are Istio's extensionProviders: add the mesh ConfigMap"),
+        "{text}"
+    );
+}
+
+#[test]
+fn summary_and_quiet() {
+    let dir = common::scratch("cli-quiet");
+    let many: Vec<serde_json::Value> = (0..30)
+        .map(|i| v2_apirule(&format!("r{i}"), serde_json::json!({})))
+        .collect();
+    let good = write_yaml(&dir, "many.yaml", &many);
+    let bad = write_yaml(
+        &dir,
+        "bad.yaml",
+        &[v2_apirule("bad", serde_json::json!({"timeout": 0}))],
+    );
+    let (good, bad) = (good.to_str().unwrap(), bad.to_str().unwrap());
+    let text = stdout(&apirule(&["check", good, bad]));
+    assert_eq!(
+        text.lines().last(),
+        Some("31 objects checked: 30 Ready, 1 Error"),
+        "{text}"
+    );
+    // --quiet: only what is not Ready, no summary; nothing at all when everything is.
+    let out = apirule(&["check", "-q", good, bad]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stdout(&out),
+        "test/bad (gateway.kyma-project.io/v2 APIRule): Error\n    Validation errors: Attribute '.spec.timeout': Invalid value: 0: should be greater than or equal to 1\n"
+    );
+    let out = apirule(&["check", "--quiet", good]);
+    assert_eq!((out.status.code(), stdout(&out).as_str()), (Some(0), ""));
+}
+
+#[test]
+fn explain_as_json_yaml_and_quiet() {
+    let envoy_yaml = common::repo().join("envoy/envoy.yaml");
+    let f = envoy_yaml.to_str().unwrap();
+    let allowed = apirule(&[
+        "explain",
+        "-f",
+        f,
+        "-o",
+        "json",
+        "--request",
+        "GET http://httpbin.local.kyma.dev/headers",
+    ]);
+    assert_eq!(allowed.status.code(), Some(0));
+    let v = json_of(&allowed);
+    assert_eq!(
+        (v["decision"].as_str(), v["status"].as_u64()),
+        (Some("allow"), None)
+    );
+    assert!(
+        v["steps"].as_array().unwrap().iter().any(|s| s
+            .as_str()
+            .unwrap()
+            .trim()
+            .starts_with("rule[0] /headers")),
+        "{v}"
+    );
+    let denied = apirule(&[
+        "explain",
+        "--rules",
+        f,
+        "--output=yaml",
+        "--request",
+        "GET http://nowhere.dev/",
+    ]);
+    assert_eq!(denied.status.code(), Some(1));
+    let v: serde_json::Value = serde_norway::from_slice(&denied.stdout).unwrap();
+    assert_eq!(
+        (v["decision"].as_str(), v["status"].as_u64()),
+        (Some("deny"), Some(404))
+    );
+    assert_eq!(v["detail"], "404 (no route)");
+    let quiet = apirule(&[
+        "explain",
+        "-q",
+        "--rules",
+        f,
+        "--request",
+        "GET http://nowhere.dev/",
+    ]);
+    assert_eq!(stdout(&quiet), "decision: 404 (no route)\n");
 }

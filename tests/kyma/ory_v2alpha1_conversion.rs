@@ -651,7 +651,7 @@ fn migrate_v1beta1_apirule_with_short_host_with_annotations_with_oauth2_introspe
 fn delete_and_not_found(world: &World) {
     let cfg = world.config(&[]);
     let envoy = world.envoy(&cfg);
-    assert_eq!(check(&cfg), "");
+    assert_eq!(check(&cfg), "0 objects checked: 0 Ready, 0 Error\n");
     let r = envoy.get(HOST, "/anything");
     assert_eq!(r.status, 404, "{r:?}");
 }

@@ -188,6 +188,7 @@ pub fn compile(config: &PluginConfig) -> Result<(RuleSet, Vec<Report>), ConfigEr
                 jwt_handler: config.jwt_handler,
                 host_taken: &taken,
                 authorizer: &authorizer,
+                every_stage: config.every_stage,
             };
             check_object(obj, &ctx)
         };

@@ -37,6 +37,7 @@ pub fn models(config: &PluginConfig) -> Result<(Vec<Model>, RuleSet), ConfigErro
             jwt_handler: config.jwt_handler,
             host_taken: &free,
             authorizer: &defined,
+            every_stage: false,
         };
         let checked = check_object(obj, &ctx);
         if let Ok(model) = checked.result {

@@ -89,6 +89,10 @@ pub struct PluginConfig {
     /// Verified tokens remembered per worker (default 4096).
     #[serde(default, deserialize_with = "num::opt_u64")]
     pub token_cache_size: Option<u64>,
+    /// Not a configuration key: `apirule check` sets it to report the controller's failures of
+    /// an object the API server would refuse too (the validation context's `every_stage`).
+    #[serde(skip)]
+    pub every_stage: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

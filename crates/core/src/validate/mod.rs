@@ -66,6 +66,36 @@ pub struct Context<'a> {
     pub host_taken: &'a dyn Fn(&str) -> bool,
     /// Is this `extAuth` authorizer defined? `Some(false)`: defined, but not `envoyExtAuthzHttp`.
     pub authorizer: &'a dyn Fn(&str) -> Option<bool>,
+    /// Also run the controller's checks on an object the API server would refuse (`apirule
+    /// check` reports every failure at once); the filter stops at the API server's, as a cluster.
+    pub every_stage: bool,
+}
+
+/// True when `path` is `ancestor` or lies under it (`.spec.a` is within `.spec` and `.spec.a`,
+/// `.spec.a[0]` within `.spec.a`; `.spec.ab` is not within `.spec.a`).
+pub fn path_within(path: &str, ancestor: &str) -> bool {
+    path.strip_prefix(ancestor)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+}
+
+/// The API server's failures, and when asked for every stage, the controller's failures that
+/// do not concern a field the API server already refused.
+pub(crate) fn stages(
+    crd: Vec<Failure>,
+    controller: impl FnOnce() -> Vec<Failure>,
+    every_stage: bool,
+) -> Vec<Failure> {
+    if !crd.is_empty() && !every_stage {
+        return crd;
+    }
+    let mut out = crd;
+    let refused: Vec<String> = out.iter().map(|f| f.path.clone()).collect();
+    out.extend(
+        controller()
+            .into_iter()
+            .filter(|f| !refused.iter().any(|r| path_within(&f.path, r))),
+    );
+    out
 }
 
 /// The identity of an object and the outcome of its validation.

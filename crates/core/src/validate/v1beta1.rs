@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::{
     crd_methods, crd_required, crd_service, crd_timeout, jwt_authentications, jwt_authorizations,
-    jwt_consistency, paths, spec_of, uri_error, Context, Failure,
+    jwt_consistency, paths, spec_of, stages, uri_error, Context, Failure,
 };
 use crate::config::model::{ApiRule, Source};
 use crate::config::v1beta1::{Handler, IstioJwtConfig, OryJwtConfig, Rule, Spec};
@@ -45,11 +45,11 @@ pub fn check(
         .gateway
         .as_deref()
         .map(|g| translate_gateway(g, namespace));
-    let crd = crd_stage(&spec);
-    if !crd.is_empty() {
-        return (gateway, Err(crd));
-    }
-    let failures = controller_stage(&spec, ctx);
+    let failures = stages(
+        crd_stage(&spec),
+        || controller_stage(&spec, ctx),
+        ctx.every_stage,
+    );
     if !failures.is_empty() {
         return (gateway, Err(failures));
     }

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::{
     crd_methods, crd_required, crd_service, crd_timeout, jwt_authentications, jwt_authorizations,
-    jwt_consistency, paths, spec_of, Context, Failure,
+    jwt_consistency, paths, spec_of, stages, Context, Failure,
 };
 use crate::config::model::{ApiRule, Source};
 use crate::config::v2::{expand_host, JwtConfig, Spec};
@@ -44,11 +44,11 @@ pub fn check(
         .clone()
         .or_else(|| spec.external_gateway.clone());
 
-    let crd = crd_stage(&spec);
-    if !crd.is_empty() {
-        return (gateway, Err(crd));
-    }
-    let failures = controller_stage(&spec, ctx);
+    let failures = stages(
+        crd_stage(&spec),
+        || controller_stage(&spec, ctx),
+        ctx.every_stage,
+    );
     if !failures.is_empty() {
         return (gateway, Err(failures));
     }
