@@ -23,7 +23,7 @@ IDP      := tests/idp/node_modules/.installed
 BENCHPY  := $(VENV)/.bench-installed
 
 .PHONY: build portable test standalone run cli lint clean tools bench soak fuzz oci push publish .wasm-target \
-	.apt-tools .stands-alone .wasm-opt
+	.apt-tools .stands-alone .wasm-opt .valgrind instructions instructions-baseline
 
 # ---- tools (idempotent) -----------------------------------------------------------------------
 tools: .wasm-target $(STAMP) $(IDP)
@@ -53,6 +53,11 @@ $(BENCHPY): tests/bench/requirements.txt $(STAMP)
 	@command -v skopeo >/dev/null && command -v docker-registry >/dev/null && command -v curl >/dev/null || \
 	  { echo "installing skopeo, docker-registry and curl (Debian packages)"; \
 	    apt-get update -qq && apt-get install -y -qq skopeo docker-registry curl >/dev/null; }
+
+# valgrind (Debian package) for the instruction counts, once.
+.valgrind:
+	@command -v valgrind >/dev/null || { echo "installing valgrind (Debian package)"; \
+	    apt-get update -qq && apt-get install -y -qq valgrind >/dev/null; }
 
 # The OpenID provider the tests and `make run` use (node-oidc-provider, locked versions).
 $(IDP): tests/idp/package-lock.json
@@ -85,11 +90,23 @@ cli:
 
 # ---- test: unit tests of the core, then end to end through the real Envoy -----------------------
 # examples/crash.rs is the module that panics on purpose (tests/failure_policy_e2e.rs).
-test: .stands-alone build portable $(STAMP) $(IDP) .apt-tools
+test: .stands-alone build portable $(STAMP) $(IDP) .apt-tools instructions
 	cargo build --locked --release --target $(TARGET) -p apirule-wasm --example crash
 	@echo "the core and the shell as the default module builds them (no portable crypto)"
 	cargo test --locked -p apirule-core -p apirule-wasm
 	ENVOY=$(abspath $(ENVOY)) cargo test --locked --workspace
+
+# ---- instructions: what the core costs per scenario in instructions (callgrind), which repeat
+# exactly; fails when a scenario grows by more than 10% over tests/bench/instructions.tsv.
+# After an intended change: `make instructions-baseline`, and commit the file.
+INSTRUCTIONS := target/instructions/examples/instructions
+instructions: .valgrind
+	cargo build --locked --profile instructions --example instructions
+	$(INSTRUCTIONS) --check tests/bench/instructions.tsv
+
+instructions-baseline: .valgrind
+	cargo build --locked --profile instructions --example instructions
+	$(INSTRUCTIONS) --write tests/bench/instructions.tsv
 
 # The repository stands alone: tests read only what it holds (fixtures in tests/fixtures, CRD
 # schemas in tests/crds), never a directory beside it. Fails on any such path in tests/, this

@@ -3,27 +3,47 @@
 //! API server's OpenAPI validation). Every such field is reported, with kubectl's wording, and
 //! pruned from the object, so the rest of the object can still be checked.
 //!
-//! The schemas are Kyma's CRDs (kyma-project/api-gateway `config/crd/bases`, commit 64d110d6)
-//! reduced to their structure (`type`, `properties`, `items`, `additionalProperties`,
-//! `x-kubernetes-preserve-unknown-fields`); value rules (patterns, ranges, CEL) are checked by
-//! the core with Kyma's messages.
+//! The schemas are Kyma's CRDs as the repository keeps them for its tests (`tests/crds/`,
+//! upstream's without descriptions). Only their structure is used here (`type`, `properties`,
+//! `items`, `additionalProperties`, `x-kubernetes-preserve-unknown-fields`); value rules
+//! (patterns, ranges, CEL) are checked by the core with Kyma's messages.
 
 use std::sync::OnceLock;
 
 use apirule_core::validate::Failure;
 use serde_json::{json, Map, Value};
 
-/// `"<apiVersion> <kind>"` → the object's structural schema, without `metadata`.
-const CRDS: &str = include_str!("schema/crds.json");
+const CRDS: [&str; 2] = [
+    include_str!("../tests/crds/kyma-apirules.yaml"),
+    include_str!("../tests/crds/kyma-ratelimits.yaml"),
+];
 
-/// The kinds whose schema is known; other objects are left to the core.
+/// The schema of an object of this apiVersion and kind; `None` for kinds without one here
+/// (Lists, v1alpha1 APIRules, other APIs).
 fn schema_of(api_version: &str, kind: &str) -> Option<&'static Value> {
     static SCHEMAS: OnceLock<Map<String, Value>> = OnceLock::new();
     let schemas = SCHEMAS.get_or_init(|| {
-        let mut all: Map<String, Value> = serde_json::from_str(CRDS).unwrap_or_default();
-        for schema in all.values_mut() {
-            if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
-                props.insert("metadata".into(), object_meta());
+        let mut all = Map::new();
+        for text in CRDS {
+            let crd: Value = serde_norway::from_str(text).unwrap_or_default();
+            let group = crd
+                .pointer("/spec/group")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let kind = crd
+                .pointer("/spec/names/kind")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let versions = crd.pointer("/spec/versions").and_then(Value::as_array);
+            for v in versions.into_iter().flatten() {
+                let name = v.get("name").and_then(Value::as_str).unwrap_or("");
+                let Some(mut schema) = v.pointer("/schema/openAPIV3Schema").cloned() else {
+                    continue;
+                };
+                if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+                    props.insert("metadata".into(), object_meta());
+                }
+                all.insert(format!("{group}/{name} {kind}"), schema);
             }
         }
         all
@@ -249,6 +269,15 @@ mod tests {
         assert!(f.unknown.is_empty() && f.invalid.is_empty(), "{f:?}");
         assert_eq!(pruned, obj);
         assert!(check(&mut json!({"apiVersion": "v1", "kind": "Service"})).is_none());
+    }
+
+    #[test]
+    fn every_served_version_has_its_schema() {
+        for version in ["v2", "v2alpha1", "v1beta1"] {
+            assert!(schema_of(&format!("gateway.kyma-project.io/{version}"), "APIRule").is_some());
+        }
+        assert!(schema_of("gateway.kyma-project.io/v1alpha1", "RateLimit").is_some());
+        assert!(schema_of("gateway.kyma-project.io/v1alpha1", "APIRule").is_none());
     }
 
     #[test]
