@@ -7,7 +7,7 @@ pub const EXIT_CODES: &str = "\
 Exit codes:
   0  every object Ready (check, render), the request allowed (explain), the image written (oci)
   1  an object not Ready or not rendered, or the request refused
-  2  a usage error, or an input that cannot be read or parsed (the others are still checked)";
+  2  a usage error, or an input that cannot be read or parsed (check still checks the others)";
 
 pub const OK: i32 = 0;
 pub const NOT_READY: i32 = 1;
@@ -70,11 +70,18 @@ pub struct Inputs {
     /// Read directories recursively (otherwise only their own .yaml, .yml and .json files)
     #[arg(short = 'R', long)]
     pub recursive: bool,
+    /// Both of the above in command-line order (filled after parsing).
+    #[arg(skip)]
+    pub ordered: Vec<String>,
 }
 
 impl Inputs {
     pub fn all(&self) -> Vec<String> {
-        self.filename.iter().chain(&self.files).cloned().collect()
+        if self.ordered.is_empty() {
+            self.filename.iter().chain(&self.files).cloned().collect()
+        } else {
+            self.ordered.clone()
+        }
     }
 }
 
@@ -83,13 +90,13 @@ impl Inputs {
 pub struct Cluster {
     /// The domain of the gateway's `*.DOMAIN` host, completing short hosts (`httpbin` →
     /// `httpbin.DOMAIN`)
-    #[arg(long, value_name = "DOMAIN")]
+    #[arg(long, value_name = "DOMAIN", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub default_domain: Option<String>,
     /// Kyma's handler of v1beta1 `jwt` rules (the api-gateway-config ConfigMap)
     #[arg(long, value_enum, default_value_t = JwtHandler::Ory)]
     pub jwt_handler: JwtHandler,
     /// Serve only APIRules bound to this gateway
-    #[arg(long, value_name = "NS/NAME")]
+    #[arg(long, value_name = "NS/NAME", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub gateway: Option<String>,
 }
 
@@ -110,10 +117,12 @@ pub enum Format {
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Validate {
     /// An unknown field is an error (kubectl's default since 1.27)
+    #[value(alias = "true")]
     Strict,
     /// An unknown field is a warning
     Warn,
     /// Unknown fields are dropped silently, as the API server prunes them
+    #[value(alias = "false")]
     Ignore,
 }
 
@@ -129,8 +138,9 @@ pub struct CheckArgs {
     /// Print only the objects that are not Ready (text), no summary
     #[arg(short = 'q', long)]
     pub quiet: bool,
-    /// How to treat unknown fields, as kubectl does
-    #[arg(long, value_enum, default_value_t = Validate::Strict)]
+    /// How to treat unknown fields, as kubectl does (`true` is strict, `false` ignore)
+    #[arg(long, value_enum, default_value_t = Validate::Strict, num_args = 0..=1,
+          require_equals = true, default_missing_value = "strict")]
     pub validate: Validate,
 }
 

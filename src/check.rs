@@ -40,10 +40,9 @@ pub struct Object {
     pub name: String,
     /// `Ready`, `Error` or `Ignored` (valid, but bound to another gateway).
     pub status: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Why an object is Ignored; null otherwise.
     pub reason: Option<String>,
     pub errors: Vec<Problem>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<Problem>,
 }
 
@@ -55,7 +54,6 @@ pub struct Problem {
     /// Who says so: `strict` (kubectl's field validation), `schema` (the API server's type
     /// check) or `kyma` (the CRD's value rules and Kyma's controller, in Kyma's words).
     pub source: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
 }
 
@@ -116,6 +114,11 @@ fn judge(loaded: input::Loaded, validate: Validate) -> Output {
                 continue;
             }
         };
+        let authorizers: Vec<String> = config
+            .extension_providers
+            .iter()
+            .map(|p| p.name.clone())
+            .collect();
         let mut files: Vec<(Key, Option<String>)> = origins
             .iter()
             .map(|(k, f)| (k.clone(), Some(f.clone())))
@@ -140,6 +143,7 @@ fn judge(loaded: input::Loaded, validate: Validate) -> Output {
                 default_domain: config.default_domain.as_deref(),
                 in_plugin_config: plugin,
                 origin_of: &origin_of,
+                authorizers: &authorizers,
             };
             let file = take(&mut files, &key);
             objects.push(merge(report, strict, validate, &scene, file));
@@ -186,12 +190,25 @@ fn merge(
     };
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
-    for f in strict.unknown.iter().cloned() {
+    // A plugin configuration never went through the API server: what it would refuse of
+    // fields and names, the filter ignores; there it is a warning.
+    let unknown = match validate {
+        Validate::Strict if scene.in_plugin_config => Validate::Warn,
+        other => other,
+    };
+    for f in strict.unknown {
         let h = hint_at(&f.path);
-        match validate {
+        match unknown {
             Validate::Strict => errors.push(problem(f, "strict", h)),
             Validate::Warn => warnings.push(problem(f, "strict", h)),
             Validate::Ignore => {}
+        }
+    }
+    for f in strict.meta {
+        if scene.in_plugin_config {
+            warnings.push(problem(f, "schema", None));
+        } else {
+            errors.push(problem(f, "schema", None));
         }
     }
     errors.extend(
@@ -205,8 +222,8 @@ fn merge(
         Status::Ignored(why) => ("Ignored", Some(why)),
         Status::Error(failures) => {
             for f in failures {
-                // A complaint about a field strict validation removed is about the removal.
-                if strict.pruned.iter().any(|p| path_within(&f.path, p)) {
+                // A complaint about a stand-in is not the user's.
+                if strict.set_aside.iter().any(|p| path_within(&f.path, p)) {
                     continue;
                 }
                 let h = hint(&f, scene);
@@ -242,11 +259,11 @@ fn print(output: &Output, format: Format, quiet: bool) -> Result<(), String> {
     }
     for o in &output.objects {
         if !(quiet && o.status == "Ready") {
-            print!("{}", text(o));
+            out!("{}", text(o));
         }
     }
     if !quiet {
-        println!("{}", summary_line(&output.summary));
+        outln!("{}", summary_line(&output.summary));
     }
     Ok(())
 }
@@ -263,12 +280,11 @@ pub fn text(o: &Object) -> String {
     }
     out.push('\n');
     let mut kyma_first = true;
-    for p in o.warnings.iter().chain(&o.errors) {
+    let warnings = o.warnings.iter().map(|p| (p, true));
+    for (p, warning) in warnings.chain(o.errors.iter().map(|p| (p, false))) {
         let at = p.path.trim_start_matches('.');
         let line = match p.source {
-            "strict" if o.warnings.iter().any(|w| std::ptr::eq(w, p)) => {
-                format!("Warning: {}", p.message)
-            }
+            "strict" if warning => p.message.clone(),
             "strict" => format!("strict decoding error: {}", p.message),
             "schema" => format!("{at}: {}", p.message),
             _ => {
@@ -279,6 +295,11 @@ pub fn text(o: &Object) -> String {
                 };
                 format!("{prefix}Attribute '{}': {}", p.path, p.message)
             }
+        };
+        let line = if warning {
+            format!("Warning: {line}")
+        } else {
+            line
         };
         for l in line.lines() {
             let _ = writeln!(out, "    {l}");
@@ -303,7 +324,7 @@ fn summary_line(s: &Summary) -> String {
     }
     if s.input_errors > 0 {
         line += &format!(
-            "; {} input{} could not be read",
+            "; {} input error{}",
             s.input_errors,
             if s.input_errors == 1 { "" } else { "s" }
         );

@@ -18,8 +18,7 @@ struct Output {
     steps: Vec<String>,
     /// `allow`, `deny`, or `undecided` (keys or a call the offline walk does not have).
     decision: &'static str,
-    /// The status of a refusal (`404`, `401`, ...).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The status of a refusal (`404`, `401`, ...); null when allowed or undecided.
     status: Option<u16>,
     detail: String,
 }
@@ -133,14 +132,14 @@ fn print(out: &Output, format: Format, quiet: bool) -> Result<(), String> {
         return Ok(());
     }
     if quiet {
-        println!("decision: {}", out.detail);
+        outln!("decision: {}", out.detail);
         return Ok(());
     }
     for n in &out.not_served {
-        println!("{}: not served: {}", n.object, n.reason.replace('\n', "; "));
+        outln!("{}: not served: {}", n.object, n.reason.replace('\n', "; "));
     }
     for line in &out.steps {
-        println!("{line}");
+        outln!("{line}");
     }
     Ok(())
 }

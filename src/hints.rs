@@ -16,6 +16,8 @@ pub struct Scene<'a> {
     pub in_plugin_config: bool,
     /// The input an APIRule came from, by namespace and name.
     pub origin_of: &'a dyn Fn(&str, &str) -> Option<String>,
+    /// The authorizers the inputs define (the mesh config's extension providers).
+    pub authorizers: &'a [String],
 }
 
 pub fn hint(f: &Failure, scene: &Scene) -> Option<String> {
@@ -66,19 +68,40 @@ pub fn hint(f: &Failure, scene: &Scene) -> Option<String> {
         ));
     }
     if m.contains("Authorizer not found in Istio ConfigMap mesh data") {
-        return Some(
-            "authorizers are Istio's extensionProviders: add the mesh ConfigMap as an input \
-             (`kubectl get configmap istio -n istio-system -o yaml`), or set \
-             \"extensionProviders\" in the plugin configuration"
-                .into(),
-        );
+        if !scene.authorizers.is_empty() {
+            return Some(format!(
+                "the mesh config given defines the authorizers {}",
+                scene.authorizers.join(", ")
+            ));
+        }
+        return Some(format!(
+            "authorizers are Istio's extensionProviders: {}",
+            if scene.in_plugin_config {
+                "set \"extensionProviders\" in the plugin configuration"
+            } else {
+                "add the mesh ConfigMap as an input (`kubectl get configmap istio -n istio-system -o yaml`)"
+            }
+        ));
     }
     None
 }
 
 /// Which APIRule holds the host a failure names.
 fn occupied(f: &Failure, scene: &Scene) -> Option<String> {
-    let host = scene.object.pointer(&pointer(&f.path))?.as_str()?;
+    // A v1beta1 APIRule stored as v2 keeps the spec Kyma reads in an annotation.
+    let stored: Option<Value> = scene
+        .object
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(apirule_core::validate::V1BETA1_SPEC))
+        .and_then(Value::as_str)
+        .and_then(|text| serde_json::from_str::<Value>(text).ok())
+        .map(|spec| serde_json::json!({ "spec": spec }));
+    let at = pointer(&f.path);
+    let host = scene
+        .object
+        .pointer(&at)
+        .or_else(|| stored.as_ref()?.pointer(&at))?
+        .as_str()?;
     let full = match scene.default_domain {
         Some(domain) if !host.contains('.') => format!("{host}.{domain}"),
         _ => host.to_owned(),

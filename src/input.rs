@@ -84,8 +84,10 @@ fn walk(dir: &Path, recursive: bool, out: &mut Vec<PathBuf>) -> std::io::Result<
         .collect::<Result<_, _>>()?;
     entries.sort();
     for path in entries {
+        // As kubectl's walk: symbolic links to directories are not followed (they may loop).
+        let link = std::fs::symlink_metadata(&path)?.file_type().is_symlink();
         if path.is_dir() {
-            if recursive {
+            if recursive && !link {
                 walk(&path, recursive, out)?;
             }
         } else if path
@@ -100,10 +102,24 @@ fn walk(dir: &Path, recursive: bool, out: &mut Vec<PathBuf>) -> std::io::Result<
 }
 
 /// The non-empty documents of a YAML or JSON text; a broken document is an error of the
-/// input, and the documents before it are kept.
+/// input, and the documents before it are kept. As kubectl reads YAML: merge keys (`<<`) are
+/// applied, a key given twice in one mapping is an error.
 fn parse_into(origin: &str, text: &str, docs: &mut Vec<Document>, errors: &mut Vec<InputError>) {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     for (i, doc) in serde_norway::Deserializer::from_str(text).enumerate() {
-        match Value::deserialize(doc) {
+        let value = serde_norway::Value::deserialize(doc).and_then(|mut v| {
+            v.apply_merge()?;
+            Ok(v)
+        });
+        let value = match value {
+            Ok(v) => serde_json::to_value(v).map_err(|e| e.to_string()),
+            Err(e) => {
+                // The YAML stream cannot be resumed after a syntax error.
+                errors.push(error(origin, format!("document {}: {e}", i + 1)));
+                return;
+            }
+        };
+        match value {
             Ok(Value::Null) => {}
             Ok(v @ Value::Object(_)) => {
                 docs.extend(split_services(v).into_iter().map(|value| Document {
@@ -112,11 +128,7 @@ fn parse_into(origin: &str, text: &str, docs: &mut Vec<Document>, errors: &mut V
                 }))
             }
             Ok(_) => errors.push(error(origin, format!("document {}: not an object", i + 1))),
-            Err(e) => {
-                // The YAML stream cannot be resumed after a syntax error.
-                errors.push(error(origin, format!("document {}: {e}", i + 1)));
-                return;
-            }
+            Err(e) => errors.push(error(origin, format!("document {}: {e}", i + 1))),
         }
     }
 }
@@ -129,6 +141,8 @@ pub enum Doc {
     Mesh(Vec<Value>),
     /// Kubernetes Services (`kubectl get svc -A -o json`): the pods an APIRule exposes.
     Services(Vec<Value>),
+    /// Recognised, but unusable: why.
+    Invalid(String),
     Other,
 }
 
@@ -174,11 +188,13 @@ pub fn classify(doc: Value) -> Doc {
         Doc::Services(items.cloned().unwrap_or_default())
     } else if kind == "ConfigMap" {
         // `kubectl get configmap istio -n istio-system -o yaml`: the mesh config is YAML text.
-        let mesh: Option<Value> = doc
-            .pointer("/data/mesh")
-            .and_then(Value::as_str)
-            .and_then(|text| serde_norway::from_str(text).ok());
-        mesh.map_or(Doc::Other, |m| Doc::Mesh(providers_of(&m)))
+        match doc.pointer("/data/mesh").and_then(Value::as_str) {
+            None => Doc::Other,
+            Some(text) => match serde_norway::from_str::<Value>(text) {
+                Ok(mesh) => Doc::Mesh(providers_of(&mesh)),
+                Err(e) => Doc::Invalid(format!("ConfigMap data.mesh is not YAML: {e}")),
+            },
+        }
     } else if api.is_empty() && doc.get("extensionProviders").is_some() {
         Doc::Mesh(providers_of(&doc))
     } else if kind == "WasmPlugin" && api.starts_with("extensions.istio.io/") {
@@ -312,10 +328,20 @@ pub fn load(docs: Vec<Document>, mut base: PluginConfig, mut errors: Vec<InputEr
                     None
                 }
             },
-            Doc::ApiRule(mut a) => {
-                let keys = objects_mut(&mut a).into_iter().map(|o| key_of(o));
-                base_origins.extend(keys.map(|k| (k, origin.clone())));
-                base.api_rules.push(a);
+            Doc::ApiRule(a) => {
+                match kyma_objects(a) {
+                    Ok(Some(mut a)) => {
+                        let keys = objects_mut(&mut a).into_iter().map(|o| key_of(o));
+                        base_origins.extend(keys.map(|k| (k, origin.clone())));
+                        base.api_rules.push(a);
+                    }
+                    Ok(None) => {}
+                    Err(e) => errors.push(error(&origin, e)),
+                }
+                None
+            }
+            Doc::Invalid(why) => {
+                errors.push(error(&origin, why));
                 None
             }
             Doc::Mesh(providers) => {
@@ -361,6 +387,33 @@ pub fn load(docs: Vec<Document>, mut base: PluginConfig, mut errors: Vec<InputEr
         configs.insert(0, plain);
     }
     Loaded { configs, errors }
+}
+
+/// A List as kubectl reads one: `items: null` is empty, items of other API groups are skipped
+/// (as single objects of other groups are); an `items` that is not a list of objects is an
+/// error of the input. `None` when nothing of Kyma's is left.
+fn kyma_objects(mut doc: Value) -> Result<Option<Value>, String> {
+    let kind = doc
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    if !kind.ends_with("List") {
+        return Ok(Some(doc));
+    }
+    let items = match doc.get_mut("items") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Array(items)) => items,
+        Some(_) => return Err(format!("{kind}: items is not a list")),
+    };
+    if let Some(i) = items.iter().position(|v| !v.is_object()) {
+        return Err(format!("{kind}: items[{i}] is not an object"));
+    }
+    items.retain(|item| {
+        let api = item.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+        api.is_empty() || api.starts_with("gateway.kyma-project.io/")
+    });
+    Ok((!items.is_empty()).then_some(doc))
 }
 
 /// Takes, in order, the entries of a list by key: the n-th object with a key gets the n-th

@@ -11,6 +11,17 @@
 //! ```
 //! Exit codes: see [`args::EXIT_CODES`] (0 Ready or allowed, 1 not, 2 usage or input error).
 
+/// `print!` to standard output, quietly ending the program when the reader went away (`| head`).
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::write_out(format_args!($($arg)*)) };
+}
+
+/// `println!` the same way.
+macro_rules! outln {
+    () => { $crate::write_out(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::write_out(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
 mod args;
 mod check;
 mod explain;
@@ -21,7 +32,7 @@ mod render;
 mod strict;
 
 use apirule_core::config::{JwtHandler, PluginConfig};
-use clap::{CommandFactory, Parser};
+use clap::{ArgMatches, CommandFactory, FromArgMatches};
 
 use args::{Cli, Command};
 
@@ -30,8 +41,11 @@ fn main() {
 }
 
 fn run() -> i32 {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|m| Ok((Cli::from_arg_matches(&m)?, m)));
+    let (mut cli, matches) = match parsed {
+        Ok(p) => p,
         Err(e) => {
             // --help and --version print to stdout and succeed; a usage error exits 2.
             let code = if e.use_stderr() {
@@ -43,18 +57,26 @@ fn run() -> i32 {
             return code;
         }
     };
+    if let Some((_, sub)) = matches.subcommand() {
+        let inputs = match &mut cli.command {
+            Command::Check(a) => Some(&mut a.inputs),
+            Command::Explain(a) => Some(&mut a.inputs),
+            Command::Render(a) => Some(&mut a.inputs),
+            Command::Oci(_) | Command::Completion { .. } => None,
+        };
+        if let Some(inputs) = inputs {
+            inputs.ordered = in_given_order(sub);
+        }
+    }
     let result = match &cli.command {
         Command::Check(a) => check::run(a),
         Command::Explain(a) => explain::run(a),
         Command::Render(a) => render::run(a),
         Command::Oci(a) => oci_run(a),
         Command::Completion { shell } => {
-            clap_complete::generate(
-                *shell,
-                &mut Cli::command(),
-                "apirule",
-                &mut std::io::stdout(),
-            );
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "apirule", &mut script);
+            out!("{}", String::from_utf8_lossy(&script));
             Ok(args::OK)
         }
     };
@@ -62,6 +84,32 @@ fn run() -> i32 {
         eprintln!("apirule: {e}");
         args::USAGE
     })
+}
+
+/// The inputs named as arguments and with `-f`, in the order given on the command line (which
+/// decides, as in a cluster, which of two APIRules claims a host first).
+fn in_given_order(m: &ArgMatches) -> Vec<String> {
+    let mut named: Vec<(usize, String)> = Vec::new();
+    for id in ["files", "filename"] {
+        if let (Some(at), Some(values)) = (m.indices_of(id), m.get_many::<String>(id)) {
+            named.extend(at.zip(values.cloned()));
+        }
+    }
+    named.sort_by_key(|(i, _)| *i);
+    named.into_iter().map(|(_, name)| name).collect()
+}
+
+/// Writes to standard output. A closed pipe ends the program with the status the default
+/// SIGPIPE gives (128 + 13), without a panic; any other failure is an error of the run.
+pub fn write_out(args: std::fmt::Arguments) {
+    use std::io::Write;
+    if let Err(e) = std::io::stdout().lock().write_fmt(args) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(141);
+        }
+        eprintln!("apirule: standard output: {e}");
+        std::process::exit(args::USAGE);
+    }
 }
 
 /// The settings a cluster gives every APIRule, from the flags.
@@ -80,12 +128,12 @@ fn base_config(cluster: &args::Cluster) -> Result<PluginConfig, String> {
 fn print_document<T: serde::Serialize>(value: &T, format: args::Format) -> Result<bool, String> {
     match format {
         args::Format::Json => {
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(value).map_err(|e| e.to_string())?
             )
         }
-        args::Format::Yaml => print!(
+        args::Format::Yaml => out!(
             "{}",
             serde_norway::to_string(value).map_err(|e| e.to_string())?
         ),
@@ -100,6 +148,6 @@ fn oci_run(a: &args::OciArgs) -> Result<i32, String> {
         std::path::Path::new(&a.out),
         &a.tag,
     )?;
-    println!("{}:{} {digest}", a.out, a.tag);
+    outln!("{}:{} {digest}", a.out, a.tag);
     Ok(args::OK)
 }

@@ -32,6 +32,7 @@ pub fn run(args: &RenderArgs) -> Result<i32, String> {
             Doc::ApiRule(a) => plain.push(a),
             Doc::Mesh(list) => providers.extend(list),
             Doc::Services(list) => service_objects.extend(list),
+            Doc::Invalid(why) => return Err(format!("{}: {why}", doc.origin)),
             Doc::Other => {}
         }
     }
@@ -106,9 +107,9 @@ pub fn run(args: &RenderArgs) -> Result<i32, String> {
     };
     for (i, doc) in docs.iter().enumerate() {
         if i > 0 {
-            println!("---");
+            outln!("---");
         }
-        print!(
+        out!(
             "{}",
             serde_norway::to_string(doc).map_err(|e| e.to_string())?
         );
