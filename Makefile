@@ -66,10 +66,26 @@ $(IDP): tests/idp/package-lock.json
 	@touch $(IDP)
 
 # ---- build --------------------------------------------------------------------------------------
+# The proxy-wasm callbacks the filter does not use. The SDK exports every callback and the host
+# calls each one a module exports (a VM entry per stream, per body chunk), so they are dropped
+# from cargo's output before wasm-opt (BENCHMARKS.md "The floor"): bodies, trailers, on_done (the
+# SDK's answers "continue" and "done" are the host's own when absent), and the network-filter,
+# gRPC, queue and foreign-function callbacks an HTTP filter without them never receives.
+UNUSED := proxy_on_done proxy_on_request_body proxy_on_request_trailers proxy_on_response_body \
+	proxy_on_response_trailers proxy_on_downstream_connection_close proxy_on_downstream_data \
+	proxy_on_new_connection proxy_on_upstream_connection_close proxy_on_upstream_data \
+	proxy_on_grpc_close proxy_on_grpc_receive proxy_on_grpc_receive_initial_metadata \
+	proxy_on_grpc_receive_trailing_metadata proxy_on_queue_ready proxy_on_foreign_function
+comma := ,
+empty :=
+space := $(empty) $(empty)
+UNUSED_EXPORTS := $(subst $(space),$(comma),$(strip $(UNUSED)))
+
 # A module is optimized again only when cargo made a newer one.
 define shrink
 	@if [ ! -e $(2) ] || [ $(1) -nt $(2) ] || [ Makefile -nt $(2) ]; then \
-	  $(WASM_OPT) $(1) -o $(2).tmp && mv $(2).tmp $(2); fi
+	  $(PYTHON) tools/wasm-exports.py $(1) --drop $(UNUSED_EXPORTS) -o $(2).in && \
+	  $(WASM_OPT) $(2).in -o $(2).tmp && rm $(2).in && mv $(2).tmp $(2); fi
 	@echo "module: $(2) ($$(stat -c %s $(2)) bytes; cargo's $$(stat -c %s $(1)))"
 endef
 
@@ -147,9 +163,16 @@ publish:
 
 # ---- bench: figures side by side (BENCH_SECONDS, BENCH_ROUNDS, BENCH_ONLY=core,scale,memory,throughput,ratelimit,size) --
 # The test build links the lib and the CLI, which must share one panic strategy: unwind.
-bench: build portable $(STAMP) $(IDP) $(BENCHPY)
+bench: build portable $(STAMP) $(IDP) $(BENCHPY) .valgrind
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	cargo build --locked --release --target $(TARGET) -p apirule-wasm --example passthrough
+	@# The floor: the pass-through with only the callbacks it uses, the filter with all the SDK's.
+	$(PYTHON) tools/wasm-exports.py target/$(TARGET)/release/examples/passthrough.wasm \
+	  --drop $(UNUSED_EXPORTS),proxy_on_log,proxy_on_response_headers,proxy_on_http_call_response \
+	  -o target/passthrough_min.wasm
+	$(WASM_OPT) $(WASM_RAW) -o target/apirule_wasm_all_exports.wasm
+	cargo build --locked --profile instructions --example instructions
+	$(INSTRUCTIONS)
 	APIRULE_BENCH=1 ENVOY=$(abspath $(ENVOY)) CARGO_PROFILE_RELEASE_PANIC=unwind \
 		cargo test --release --locked --test bench
 	@if [ -s target/bench/throughput.tsv ]; then \

@@ -422,3 +422,93 @@ fn the_default_module_is_under_one_mib() {
     let size = std::fs::metadata(wasm_path()).unwrap().len();
     assert!(size < 1 << 20, "{} is {size} bytes", wasm_path().display());
 }
+
+/// Issue 17: both modules export only the proxy-wasm callbacks the filter implements (the host
+/// calls every exported one, per stream), and every one it implements (a missing one would be
+/// silently skipped by the host). `make build` drops the rest (tools/wasm-exports.py).
+#[test]
+fn modules_export_exactly_the_callbacks_the_filter_implements() {
+    let expected = [
+        "memory",
+        "_initialize",
+        "proxy_abi_version_0_2_1",
+        "proxy_on_memory_allocate",
+        // The root context: start, configuration, the JWKS timer, JWKS fetch answers.
+        "proxy_on_vm_start",
+        "proxy_on_configure",
+        "proxy_on_tick",
+        "proxy_on_http_call_response",
+        // Each stream: created, request and response headers, logged (a parked request whose
+        // client left), deleted (the SDK forgets the context).
+        "proxy_on_context_create",
+        "proxy_on_request_headers",
+        "proxy_on_response_headers",
+        "proxy_on_log",
+        "proxy_on_delete",
+    ];
+    for module in [wasm_path(), portable_wasm_path()] {
+        let mut found = wasm_exports(&std::fs::read(&module).unwrap());
+        found.sort();
+        let mut want: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
+        want.sort();
+        assert_eq!(found, want, "{}", module.display());
+    }
+    // The shell implements no other callback: a new `fn on_...` must be exported too.
+    let shell: String = ["http.rs", "root.rs"]
+        .iter()
+        .map(|f| std::fs::read_to_string(repo().join("crates/filter/src").join(f)).unwrap())
+        .collect();
+    let implemented: std::collections::BTreeSet<&str> = shell
+        .split("fn on_")
+        .skip(1)
+        .filter_map(|rest| rest.split('(').next())
+        .collect();
+    assert_eq!(
+        implemented.into_iter().collect::<Vec<_>>(),
+        [
+            "configure",
+            "http_call_response",
+            "http_request_headers",
+            "http_response_headers",
+            "log",
+            "tick",
+            "vm_start"
+        ]
+    );
+}
+
+/// The names in a WebAssembly module's export section.
+fn wasm_exports(data: &[u8]) -> Vec<String> {
+    fn leb(data: &[u8], i: &mut usize) -> usize {
+        let (mut value, mut shift) = (0usize, 0);
+        loop {
+            let byte = data[*i];
+            *i += 1;
+            value |= usize::from(byte & 0x7f) << shift;
+            shift += 7;
+            if byte < 0x80 {
+                return value;
+            }
+        }
+    }
+    assert_eq!(&data[..8], b"\0asm\x01\0\0\0");
+    let mut i = 8;
+    while i < data.len() {
+        let id = data[i];
+        i += 1;
+        let size = leb(data, &mut i);
+        let end = i + size;
+        if id == 7 {
+            let mut names = Vec::new();
+            for _ in 0..leb(data, &mut i) {
+                let len = leb(data, &mut i);
+                names.push(String::from_utf8(data[i..i + len].to_vec()).unwrap());
+                i += len + 1;
+                leb(data, &mut i);
+            }
+            return names;
+        }
+        i = end;
+    }
+    Vec::new()
+}

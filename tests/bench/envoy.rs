@@ -93,6 +93,9 @@ fn main() {
     if wanted("mix") {
         mix::mix_figures(seconds, rounds, connections);
     }
+    if wanted("floor") {
+        floor_figures(seconds, rounds, connections);
+    }
     if wanted("size") {
         size::size_figures();
     }
@@ -176,6 +179,105 @@ fn rate_limit_figures(seconds: u64, rounds: usize, connections: u32) {
         ("filter RateLimit + headers / filter noAuth", 4, 2),
     ] {
         println!("{:<46} {:.3}", format!("{label}:"), rps[num] / rps[den]);
+    }
+}
+
+/// The floor under any proxy-wasm filter, and what exporting fewer callbacks saves: the host
+/// calls a module only for the callbacks it exports, the SDK exports all of them. `make build`
+/// drops the filter's unused exports (tools/wasm-exports.py); `make bench` also makes the
+/// filter with all of them and the pass-through with only its own, for this comparison.
+fn floor_figures(seconds: u64, rounds: usize, connections: u32) {
+    let min = |name: &str| repo().join("target").join(name);
+    for m in ["passthrough_min.wasm", "apirule_wasm_all_exports.wasm"] {
+        assert!(
+            min(m).exists(),
+            "target/{m} is missing (make bench builds it)"
+        );
+    }
+    let idp = Idp::start(3600);
+    let es = idp.token("es256", "read");
+    let cfg = filter_config(&idp, json!({}));
+    let start = |kind: Kind| BenchEnvoy::start(kind, idp.port);
+    let scenario =
+        |name: &'static str, kind: Kind, tokens: Vec<String>, path: &'static str| Scenario {
+            name,
+            host: HOST,
+            envoy: start(kind),
+            tokens,
+            path,
+        };
+    println!();
+    println!("starting Envoys (one worker each)...");
+    let scenarios = vec![
+        scenario("bare Envoy, no auth", Kind::Bare, vec![], "/open"),
+        scenario(
+            "pass-through, SDK exports (floor)",
+            Kind::Passthrough,
+            vec![],
+            "/open",
+        ),
+        scenario(
+            "pass-through, only its callbacks exported",
+            Kind::Module(min("passthrough_min.wasm"), String::new()),
+            vec![],
+            "/open",
+        ),
+        scenario(
+            "filter noAuth, SDK exports",
+            Kind::Module(min("apirule_wasm_all_exports.wasm"), cfg.clone()),
+            vec![],
+            "/open",
+        ),
+        scenario(
+            "filter noAuth, only its callbacks exported",
+            Kind::Wasm(cfg.clone()),
+            vec![],
+            "/open",
+        ),
+        scenario(
+            "filter jwt, same ES256 token, SDK exports",
+            Kind::Module(min("apirule_wasm_all_exports.wasm"), cfg.clone()),
+            vec![es.clone()],
+            "/jwt",
+        ),
+        scenario(
+            "filter jwt, same ES256 token, only its callbacks",
+            Kind::Wasm(cfg),
+            vec![es],
+            "/jwt",
+        ),
+    ];
+    for s in &scenarios {
+        let auth = s.tokens.first().map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> =
+            auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+        scale::wait_ok_with(&s.envoy, s.host, s.path, &headers);
+    }
+    let samples = measure("bench-floor", &scenarios, seconds, rounds, connections);
+    let rps: Vec<f64> = samples.iter().map(|v| median(v, |s| s.rps)).collect();
+    println!();
+    println!("The floor, medians of {rounds} rounds, wrk -t1 -c{connections}, Envoy --concurrency 1, direct response:");
+    println!("| scenario | req/s | vs bare Envoy | p50 ms | p99 ms |");
+    println!("|---|---:|---:|---:|---:|");
+    for (i, s) in scenarios.iter().enumerate() {
+        println!(
+            "| {} | {:.0} | {:.1}% | {:.3} | {:.3} |",
+            s.name,
+            rps[i],
+            100.0 * rps[i] / rps[0],
+            median(&samples[i], |s| s.p50_ms),
+            median(&samples[i], |s| s.p99_ms)
+        );
+    }
+    println!();
+    for (label, num, den) in [
+        ("pass-through, fewer exports / SDK pass-through", 2, 1),
+        ("filter noAuth / SDK pass-through (target 0.95)", 3, 1),
+        ("filter noAuth, fewer exports / SDK pass-through", 4, 1),
+        ("filter noAuth, fewer exports / filter noAuth", 4, 3),
+        ("filter jwt, fewer exports / filter jwt", 6, 5),
+    ] {
+        println!("{:<52} {:.3}", format!("{label}:"), rps[num] / rps[den]);
     }
 }
 
@@ -614,6 +716,8 @@ enum Kind {
     Wasm(String),
     /// The portable module (software RSA), with this plugin configuration.
     Portable(String),
+    /// Any module, with this plugin configuration.
+    Module(std::path::PathBuf, String),
     /// Issuer and JWKS URI.
     Native(String, String),
     /// The same with `jwt_authn`'s own cache of verified tokens (`jwt_cache_config`), the best
@@ -652,6 +756,7 @@ impl BenchEnvoy {
             Kind::Passthrough => vec![wasm_filter(&passthrough_path(), "")],
             Kind::Wasm(cfg) => vec![wasm_filter(&wasm_path(), cfg)],
             Kind::Portable(cfg) => vec![wasm_filter(&portable_wasm_path(), cfg)],
+            Kind::Module(path, cfg) => vec![wasm_filter(path, cfg)],
             Kind::Native(issuer, jwks) => native_jwt(issuer, jwks, false),
             Kind::NativeCached(issuer, jwks) => native_jwt(issuer, jwks, true),
             Kind::NativeRateLimit => vec![json!({
