@@ -181,7 +181,7 @@ pub struct RenderArgs {
     #[arg(long)]
     pub envoy: bool,
     /// (--istio) The module's image, e.g. oci://REGISTRY/NAME@sha256:DIGEST
-    #[arg(long, value_name = "oci://REF", required_if_eq("istio", "true"))]
+    #[arg(long, value_name = "oci://REF")]
     pub image: Option<String>,
     /// (--istio) The image manifest digest: 64 lower-case hex digits, without `sha256:`
     #[arg(long, value_name = "HEX", value_parser = parse_sha256)]

@@ -219,7 +219,8 @@ fn istio_rendering_and_the_shipped_wasm_plugin_match_the_crds() {
         (
             0,
             "default/httpbin (gateway.kyma-project.io/v2 APIRule): Ready\n\
-             istio-system/gateway (gateway.kyma-project.io/v1alpha1 RateLimit): Ready"
+             istio-system/gateway (gateway.kyma-project.io/v1alpha1 RateLimit): Ready\n\
+             2 objects checked: 2 Ready, 0 Error"
         )
     );
 }
