@@ -234,9 +234,10 @@ pub fn authorized(claims: &Claims, authorizations: &[JwtAuthorization]) -> bool 
 fn scopes_satisfied(claims: &Claims, required: &[String]) -> bool {
     required.is_empty()
         || ["scp", "scope", "scopes"].iter().any(|claim| {
-            claims
-                .scope_values(claim, *claim == "scope")
-                .is_some_and(|granted| required.iter().all(|r| granted.contains(&r.as_str())))
+            // An absent claim grants nothing (`None`), as an empty one.
+            required
+                .iter()
+                .all(|r| claims.scope_grants(claim, *claim == "scope", r) == Some(true))
         })
 }
 

@@ -13,7 +13,7 @@
 
 use std::rc::Rc;
 
-use crate::cache::Bounded;
+use crate::cache::{Bounded, TailHash};
 
 use super::claims::Claims;
 use super::jws::Header;
@@ -58,7 +58,8 @@ impl Known {
 
 #[derive(Debug)]
 pub struct TokenCache {
-    entries: Bounded<Entry>,
+    /// Keyed by tokens some key verified only (see [`TailHash`]).
+    entries: Bounded<Entry, TailHash>,
     pub hits: u64,
     pub misses: u64,
 }
@@ -72,7 +73,7 @@ impl Default for TokenCache {
 impl TokenCache {
     pub fn new(capacity: usize) -> TokenCache {
         TokenCache {
-            entries: Bounded::new(capacity),
+            entries: Bounded::with_hasher(capacity),
             hits: 0,
             misses: 0,
         }

@@ -68,6 +68,17 @@ impl Claims {
         }
     }
 
+    /// Whether the scope claim `name` grants `wanted`: `scope_values(name, split)` contains it,
+    /// without building the list (it is asked on every request). `None` when the claim is absent.
+    pub fn scope_grants(&self, name: &str, split: bool, wanted: &str) -> Option<bool> {
+        Some(match self.all.get(name)? {
+            Value::String(s) if split => s.split(' ').any(|p| !p.is_empty() && p == wanted),
+            Value::String(s) => s == wanted,
+            Value::Array(items) => items.iter().any(|v| v.as_str() == Some(wanted)),
+            _ => false,
+        })
+    }
+
     /// Envoy's time check with a clock skew: `nbf` not after `now + skew`, `exp` not before
     /// `now - skew`. `iat` is not checked (Envoy ignores it).
     pub fn check_time(&self, now: u64, skew: u64) -> Result<(), JwtError> {
@@ -158,11 +169,24 @@ mod tests {
 
     #[test]
     fn scopes() {
-        let t = c(r#"{"scope":"read  write","scp":"read write","scopes":["a",1,"b"]}"#)
+        let t = c(r#"{"scope":"read  write","scp":"read write","scopes":["a",1,"b"],"num":5}"#)
             .unwrap_or_default();
         assert_eq!(t.scope_values("scope", true), Some(vec!["read", "write"]));
         assert_eq!(t.scope_values("scp", false), Some(vec!["read write"]));
         assert_eq!(t.scope_values("scopes", false), Some(vec!["a", "b"]));
         assert_eq!(t.scope_values("missing", true), None);
+        // scope_grants answers as scope_values' list would, for every claim, split or not.
+        let all = t.all.clone();
+        for name in all.keys().map(String::as_str).chain(["missing"]) {
+            for split in [true, false] {
+                for wanted in ["read", "write", "read write", "", "a", "b", "c", " "] {
+                    assert_eq!(
+                        t.scope_grants(name, split, wanted),
+                        t.scope_values(name, split).map(|v| v.contains(&wanted)),
+                        "{name} {split} {wanted:?}"
+                    );
+                }
+            }
+        }
     }
 }
