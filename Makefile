@@ -133,7 +133,7 @@ instructions-baseline: .valgrind
 
 # ---- standalone: the proof of the above (.ci/standalone): the committed tree, copied into an empty
 # temporary directory, passes the fixture-dependent tests; reuses the built module, Envoy and tools.
-standalone: build $(STAMP) $(IDP)
+standalone: build portable $(STAMP) $(IDP)
 	.ci/standalone
 
 # ---- oci / push: the module as an OCI image Istio can pull (no Docker daemon) -------------------
