@@ -14,7 +14,7 @@
 //! (v2, the v1beta1 spec in an annotation: `crate::common::as_stored`), as issue 15 asks.
 
 use crate::common::*;
-use crate::support::{serve_rendered, start_helloworld};
+use crate::support::{rendered_gateway_policy, serve_rendered, start_helloworld};
 use serde_json::{json, Value};
 
 const HOST: &str = "httpbin-kyma.local.kyma.dev";
@@ -456,31 +456,13 @@ fn calling_a_helloworld_endpoint_with_custom_label_selector_service() {
     between(&r, 200, 299, "valid token");
     assert!(r.body.starts_with("Hello version: v1"), "{r:?}");
 
-    let dir = scratch("kyma-custom-label");
-    let file = dir.join("objects.json");
     let objects = json!({"apiVersion": "v1", "kind": "List", "items": [a,
         {"apiVersion": "v1", "kind": "Service",
          "metadata": {"name": "helloworld-kyma", "namespace": "default",
                       "labels": {"custom-name": "helloworld-kyma"}},
          "spec": {"selector": {"custom-name": "helloworld-kyma"},
                   "ports": [{"name": "http", "port": 5000, "targetPort": 5000}]}}]});
-    std::fs::write(&file, objects.to_string()).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_apirule"))
-        .args(["render", "--istio", "--jwt-handler", "istio"])
-        .args(["--image", "oci://registry.example/apirule:1"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let yaml = String::from_utf8_lossy(&out.stdout);
-    let policy = yaml
-        .split("\n---")
-        .find(|d| d.contains("kind: AuthorizationPolicy"))
-        .expect("an AuthorizationPolicy for the exposed service");
+    let policy = rendered_gateway_policy(&objects, &["--jwt-handler", "istio"]);
     assert!(policy.contains("custom-name: helloworld-kyma"), "{policy}");
     assert!(!policy.contains("app: helloworld-kyma"), "{policy}");
 }

@@ -72,3 +72,31 @@ pub fn serve_rendered(config: &Value, services: &[(&str, u16)]) -> Envoy {
     let yaml: serde_norway::Value = serde_norway::from_slice(&out.stdout).unwrap();
     Envoy::start_raw(port, admin, &serde_json::to_value(yaml).unwrap(), 2)
 }
+
+/// `apirule render --istio` (with `flags`) of `objects`: the AuthorizationPolicy it renders for
+/// the exposed service, the in-cluster stand-in for "only the gateway reaches the service".
+pub fn rendered_gateway_policy(objects: &Value, flags: &[&str]) -> String {
+    let file = scratch("kyma-render-istio").join("objects.json");
+    std::fs::write(&file, objects.to_string()).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_apirule"))
+        .args([
+            "render",
+            "--istio",
+            "--image",
+            "oci://registry.example/apirule:1",
+        ])
+        .args(flags)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let yaml = String::from_utf8_lossy(&out.stdout);
+    yaml.split("\n---")
+        .find(|d| d.contains("kind: AuthorizationPolicy"))
+        .unwrap_or_else(|| panic!("no AuthorizationPolicy for the exposed service: {yaml}"))
+        .to_owned()
+}

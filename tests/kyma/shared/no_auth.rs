@@ -2,6 +2,7 @@
 //! names (`v2_no_auth.rs`, `v2alpha1_no_auth.rs`).
 
 use crate::common::*;
+use crate::support::rendered_gateway_policy;
 use serde_json::{json, Value};
 
 const HOST: &str = "httpbin-kyma.local.kyma.dev";
@@ -35,33 +36,11 @@ fn calls_unsecured(envoy: &Envoy) {
 /// should fail": `apirule render --istio`, given the Service, writes the workload's policy that
 /// admits only the gateway's identity (in a cluster, Istio then refuses in-cluster callers).
 fn authorization_policy_admits_only_the_gateway(version: &str, path: &str) {
-    let dir = scratch("kyma-no-auth");
-    let file = dir.join("objects.json");
     let objects = json!({"apiVersion": "v1", "kind": "List", "items": [
         apirule(version, path),
         {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "httpbin-kyma", "namespace": "default"},
          "spec": {"selector": {"app": "httpbin-kyma"}}}]});
-    std::fs::write(&file, objects.to_string()).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_apirule"))
-        .args([
-            "render",
-            "--istio",
-            "--image",
-            "oci://registry.example/apirule:1",
-        ])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let yaml = String::from_utf8_lossy(&out.stdout);
-    let policy = yaml
-        .split("\n---")
-        .find(|d| d.contains("kind: AuthorizationPolicy"))
-        .expect("an AuthorizationPolicy for the exposed service");
+    let policy = rendered_gateway_policy(&objects, &[]);
     assert!(policy.contains("app: httpbin-kyma"), "{policy}");
     assert!(
         policy.contains("cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"),

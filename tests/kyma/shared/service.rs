@@ -13,10 +13,8 @@
 //! Shared by `v2_service.rs` and `v2alpha1_service.rs` (the feature files are the same;
 //! `super::API_VERSION` is the version under test).
 
-use std::process::Command;
-
 use crate::common::*;
-use crate::support::{serve_rendered, start_helloworld, HELLO_BODY};
+use crate::support::{rendered_gateway_policy, serve_rendered, start_helloworld, HELLO_BODY};
 use serde_json::{json, Value};
 
 const HTTPBIN_HOST: &str = "httpbin-kyma.local.kyma.dev";
@@ -185,35 +183,13 @@ pub fn calling_a_helloworld_endpoint_with_custom_label_selector_service() {
     between(&r, 200, 299, "with token");
     from_helloworld(&r);
 
-    let dir = scratch("kyma-custom-label");
-    let file = dir.join("objects.json");
     let objects = json!({"apiVersion": "v1", "kind": "List", "items": [rule,
         {"apiVersion": "v1", "kind": "Service",
          "metadata": {"name": "helloworld-kyma", "namespace": "default",
                       "labels": {"custom-name": "helloworld-kyma"}},
          "spec": {"ports": [{"name": "http", "port": 5000, "targetPort": 5000}],
                   "selector": {"custom-name": "helloworld-kyma"}}}]});
-    std::fs::write(&file, objects.to_string()).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_apirule"))
-        .args([
-            "render",
-            "--istio",
-            "--image",
-            "oci://registry.example/apirule:1",
-        ])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let yaml = String::from_utf8_lossy(&out.stdout);
-    let policy = yaml
-        .split("\n---")
-        .find(|d| d.contains("kind: AuthorizationPolicy"))
-        .expect("an AuthorizationPolicy for the exposed service");
+    let policy = rendered_gateway_policy(&objects, &[]);
     assert!(policy.contains("custom-name: helloworld-kyma"), "{policy}");
     assert!(
         policy.contains("cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"),
