@@ -69,9 +69,10 @@ $(IDP): tests/idp/package-lock.json
 # The proxy-wasm callbacks the filter does not use. The SDK exports every callback and the host
 # calls each one a module exports (a VM entry per stream, per body chunk), so they are dropped
 # from cargo's output before wasm-opt (BENCHMARKS.md "The floor"): bodies, trailers, on_done (the
-# SDK's answers "continue" and "done" are the host's own when absent), and the network-filter,
+# SDK's answers "continue" and "done" are the host's own when absent), on_log (the filter forgets
+# a parked request when its context is dropped, in on_delete), and the network-filter,
 # gRPC, queue and foreign-function callbacks an HTTP filter without them never receives.
-UNUSED := proxy_on_done proxy_on_request_body proxy_on_request_trailers proxy_on_response_body \
+UNUSED := proxy_on_done proxy_on_log proxy_on_request_body proxy_on_request_trailers proxy_on_response_body \
 	proxy_on_response_trailers proxy_on_downstream_connection_close proxy_on_downstream_data \
 	proxy_on_new_connection proxy_on_upstream_connection_close proxy_on_upstream_data \
 	proxy_on_grpc_close proxy_on_grpc_receive proxy_on_grpc_receive_initial_metadata \
@@ -168,7 +169,7 @@ bench: build portable $(STAMP) $(IDP) $(BENCHPY) .valgrind
 	cargo build --locked --release --target $(TARGET) -p apirule-wasm --example passthrough
 	@# The floor: the pass-through with only the callbacks it uses, the filter with all the SDK's.
 	$(PYTHON) tools/wasm-exports.py target/$(TARGET)/release/examples/passthrough.wasm \
-	  --drop $(UNUSED_EXPORTS),proxy_on_log,proxy_on_response_headers,proxy_on_http_call_response \
+	  --drop $(UNUSED_EXPORTS),proxy_on_response_headers,proxy_on_http_call_response \
 	  -o target/passthrough_min.wasm
 	$(WASM_OPT) $(WASM_RAW) -o target/apirule_wasm_all_exports.wasm
 	cargo build --locked --profile instructions --example instructions

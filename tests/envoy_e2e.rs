@@ -438,12 +438,11 @@ fn modules_export_exactly_the_callbacks_the_filter_implements() {
         "proxy_on_configure",
         "proxy_on_tick",
         "proxy_on_http_call_response",
-        // Each stream: created, request and response headers, logged (a parked request whose
-        // client left), deleted (the SDK forgets the context).
+        // Each stream: created, request and response headers, deleted (the SDK drops the
+        // context, which forgets a parked request whose client left).
         "proxy_on_context_create",
         "proxy_on_request_headers",
         "proxy_on_response_headers",
-        "proxy_on_log",
         "proxy_on_delete",
     ];
     for module in [wasm_path(), portable_wasm_path()] {
@@ -470,7 +469,6 @@ fn modules_export_exactly_the_callbacks_the_filter_implements() {
             "http_call_response",
             "http_request_headers",
             "http_response_headers",
-            "log",
             "tick",
             "vm_start"
         ]

@@ -91,6 +91,38 @@ impl FaultyJwks {
     }
 }
 
+/// Envoy with the filter and one jwt rule on `/headers` whose keys come from `jwks`, fetched
+/// with the `jwks` settings `policy`.
+fn envoy_with_faulty_jwks(
+    idp: &Idp,
+    upstream: &Upstream,
+    jwks: &FaultyJwks,
+    policy: serde_json::Value,
+) -> Envoy {
+    let origin = format!("http://127.0.0.1:{}", jwks.port);
+    let cfg = json!({
+        "clusters": {origin.clone(): "idp"},
+        "jwks": policy,
+        "apiRules": [{
+            "apiVersion": "gateway.kyma-project.io/v2", "kind": "APIRule",
+            "metadata": {"name": "faults", "namespace": "test"},
+            "spec": {"hosts": [HOST], "gateway": "kyma-system/kyma-gateway",
+                     "service": {"name": "httpbin", "port": 8000},
+                     "rules": [{"path": "/headers", "methods": ["GET"],
+                                "jwt": {"authentications": [{"issuer": idp.issuer(),
+                                                             "jwksUri": format!("{origin}/jwks")}]}}]}
+        }]
+    });
+    Envoy::start_with(
+        upstream,
+        &cfg.to_string(),
+        EnvoyOptions {
+            idp_port: jwks.port,
+            ..Default::default()
+        },
+    )
+}
+
 #[test]
 fn jwks_faults_deny_and_recover() {
     let idp = Idp::start(3600);
@@ -108,29 +140,9 @@ fn jwks_faults_deny_and_recover() {
         Mode::Down,
     ] {
         let jwks = FaultyJwks::start(keys.body.clone(), mode);
-        let origin = format!("http://127.0.0.1:{}", jwks.port);
-        let cfg = json!({
-            "clusters": {origin.clone(): "idp"},
-            "jwks": {"retryInterval": "200ms", "fetchTimeout": "500ms", "maxWait": "1s",
-                     "minRefetchInterval": "500ms"},
-            "apiRules": [{
-                "apiVersion": "gateway.kyma-project.io/v2", "kind": "APIRule",
-                "metadata": {"name": "faults", "namespace": "test"},
-                "spec": {"hosts": [HOST], "gateway": "kyma-system/kyma-gateway",
-                         "service": {"name": "httpbin", "port": 8000},
-                         "rules": [{"path": "/headers", "methods": ["GET"],
-                                    "jwt": {"authentications": [{"issuer": idp.issuer(),
-                                                                 "jwksUri": format!("{origin}/jwks")}]}}]}
-            }]
-        });
-        let envoy = Envoy::start_with(
-            &upstream,
-            &cfg.to_string(),
-            EnvoyOptions {
-                idp_port: jwks.port,
-                ..Default::default()
-            },
-        );
+        let jwks_policy = json!({"retryInterval": "200ms", "fetchTimeout": "500ms", "maxWait": "1s",
+                                 "minRefetchInterval": "500ms"});
+        let envoy = envoy_with_faulty_jwks(&idp, &upstream, &jwks, jwks_policy);
         let get = |t: &str| {
             envoy.send(
                 "GET",
@@ -337,4 +349,61 @@ fn keys_rotated_during_load() {
     assert_eq!(get(&envoy, &old), 401, "old key still accepted");
     assert!(!envoy.proc.log_text().contains("panicked"));
     println!("statuses of the old token under load: {seen:?}");
+}
+
+/// A request parked while the keys are fetched, whose client leaves before they arrive, is
+/// forgotten when Envoy deletes its stream: when the keys come, it is neither resumed nor
+/// counted, and the filter goes on serving. (The filter forgets it when the SDK drops the
+/// stream's context, since it no longer exports `proxy_on_log`; a context never dropped, or a
+/// request never forgotten, would be counted as allowed when the keys arrive.)
+#[test]
+fn a_parked_request_whose_client_left_is_forgotten() {
+    let idp = Idp::start(3600);
+    let upstream = Upstream::start();
+    let keys = try_request(idp.port, "GET", "127.0.0.1", "/jwks", &[], "").unwrap();
+    let token = idp.token("rs256", "read");
+    // Every fetch answers after 3 s; the filter waits up to 10 s for it.
+    let jwks = FaultyJwks::start(keys.body.clone(), Mode::Slow);
+    let envoy = envoy_with_faulty_jwks(
+        &idp,
+        &upstream,
+        &jwks,
+        json!({"fetchTimeout": "10s", "maxWait": "10s"}),
+    );
+    let started = Instant::now();
+    {
+        let mut client = std::net::TcpStream::connect(("127.0.0.1", envoy.port)).unwrap();
+        write!(
+            client,
+            "GET /headers HTTP/1.1\r\nhost: {HOST}\r\nauthorization: Bearer {token}\r\n\r\n"
+        )
+        .unwrap();
+        // Parked: no answer while the keys are on their way.
+        client
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let mut buf = [0u8; 64];
+        assert!(
+            client.read(&mut buf).is_err(),
+            "answered before the keys came"
+        );
+    } // the client leaves
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the keys may have come already"
+    );
+    let r = envoy.send(
+        "GET",
+        HOST,
+        "/headers",
+        &[("Authorization", &format!("Bearer {token}"))],
+        "",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Counters are flushed on the filter's tick: only the request that stayed is counted.
+    let allowed = envoy.metric_when("apirule_requests_allowed", Duration::from_secs(3), |n| {
+        n >= 2
+    });
+    assert_eq!(allowed, 1, "the abandoned request was resumed or counted");
+    assert!(!envoy.log().contains("panicked"));
 }

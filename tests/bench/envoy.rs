@@ -4,6 +4,7 @@
 //! proxy's own cost; load comes from `wrk` on loopback. Ratios are taken within this run.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod callgrind;
 #[path = "../common/mod.rs"]
 mod common;
 mod mix;
@@ -58,7 +59,7 @@ fn main() {
     );
     // A chart is drawn only from this run's figures.
     let _ = std::fs::remove_file(repo().join("target/bench/throughput.tsv"));
-    // BENCH_ONLY=throughput,scale,memory,core,ratelimit,size,mix picks sections; all by default.
+    // BENCH_ONLY=throughput,scale,memory,core,ratelimit,size,mix,floor,callgrind picks sections; all by default.
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let wanted = |section: &str| only.is_empty() || only.split(',').any(|s| s == section);
     // The soak is its own target (`make soak`), never part of a default run.
@@ -98,6 +99,9 @@ fn main() {
     }
     if wanted("size") {
         size::size_figures();
+    }
+    if wanted("callgrind") {
+        callgrind::envoy_instruction_figures();
     }
 }
 
@@ -751,6 +755,12 @@ impl BenchEnvoy {
         workers: u32,
         upstream: Option<u16>,
     ) -> Envoy {
+        let (cfg, port, admin) = Self::config(kind, idp_port, upstream);
+        Envoy::start_logged(port, admin, &cfg, workers, log)
+    }
+
+    /// The bootstrap for `kind`, with its listener and admin ports.
+    fn config(kind: Kind, idp_port: u16, upstream: Option<u16>) -> (Value, u16, u16) {
         let filters = match &kind {
             Kind::Bare => vec![],
             Kind::Passthrough => vec![wasm_filter(&passthrough_path(), "")],
@@ -810,7 +820,7 @@ impl BenchEnvoy {
                 "clusters": clusters
             }
         });
-        Envoy::start_logged(port, admin, &cfg, workers, log)
+        (cfg, port, admin)
     }
 }
 

@@ -33,9 +33,18 @@ pub fn mix_figures(seconds: u64, rounds: usize, connections: u32) {
     let sequence = zipf_sequence();
     let upstream = slow_upstream(Duration::from_millis(1));
     let filter_config = super::filter_config(&idp, json!({}));
+    // APIRULE_BENCH_BASELINE=<module>: that module too, with the same configuration (a build
+    // before a change, measured in the same run as the build after it).
+    let baseline = std::env::var_os("APIRULE_BENCH_BASELINE").map(std::path::PathBuf::from);
     let kinds = || {
-        [
-            ("filter", Kind::Wasm(filter_config.clone())),
+        let mut kinds = vec![("filter", Kind::Wasm(filter_config.clone()))];
+        if let Some(module) = &baseline {
+            kinds.push((
+                "filter, APIRULE_BENCH_BASELINE module",
+                Kind::Module(module.clone(), filter_config.clone()),
+            ));
+        }
+        kinds.extend([
             (
                 "native jwt_authn+RBAC (Istio)",
                 Kind::Native(idp.issuer(), idp.jwks_uri()),
@@ -44,7 +53,8 @@ pub fn mix_figures(seconds: u64, rounds: usize, connections: u32) {
                 "native jwt_authn+RBAC, jwt_cache_config",
                 Kind::NativeCached(idp.issuer(), idp.jwks_uri()),
             ),
-        ]
+        ]);
+        kinds
     };
     println!("starting Envoys ({WORKERS} workers each)...");
     let mut stacks: Vec<(&str, Vec<Stack>)> = Vec::new();
@@ -130,7 +140,8 @@ pub fn mix_figures(seconds: u64, rounds: usize, connections: u32) {
     );
     println!("| backend | connections | stack | req/s | p50 ms | p99 ms | filter / this |");
     println!("|---|---|---|---:|---:|---:|---:|");
-    for chunk in rows.chunks(3) {
+    let stacks_per_row = kinds().len();
+    for chunk in rows.chunks(stacks_per_row) {
         let filter = median(&chunk[0].3, |s| s.rps);
         for row in chunk {
             let rps = median(&row.3, |s| s.rps);

@@ -179,9 +179,23 @@ pub fn buffer(kind: Buffer, max: usize) -> Option<Vec<u8>> {
 
 /// A whole header map as bytes: `None` when the host refused or the encoding is broken.
 pub fn map(map: Map) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
+    let block = map_block(map)?;
+    Some(
+        block
+            .pairs()
+            .map(|(k, v)| (k.to_vec(), v.to_vec()))
+            .collect(),
+    )
+}
+
+/// A whole header map in one host call, kept as the host's buffer: `None` when the host refused
+/// or the encoding is broken.
+pub fn map_block(map: Map) -> Option<Block> {
     // SAFETY: valid out-pointers.
-    let bytes = fetch(|d, s| unsafe { proxy_get_header_map_pairs(map as u32, d, s) }).ok()??;
-    decode_pairs(&bytes)
+    let bytes = fetch(|d, s| unsafe { proxy_get_header_map_pairs(map as u32, d, s) })
+        .ok()?
+        .unwrap_or_default();
+    Block::decode(bytes)
 }
 
 /// One header's value as bytes (the first, as Envoy joins nothing here).
@@ -315,33 +329,77 @@ pub fn dispatch(
     .map_err(|s| s as u32)
 }
 
-/// The ABI's map encoding: a count, then (name size, value size) pairs, then each name and value
-/// followed by a NUL. Decoded with bounds checks only: a short or inconsistent map is `None`.
+/// A header map as the host encoded it: a count, then (name size, value size) pairs, then each
+/// name and value followed by a NUL. Checked once, read in place: reading a request's headers
+/// costs one host call and no copy per header.
+#[derive(Debug, Default)]
+pub struct Block {
+    bytes: Vec<u8>,
+    /// (name start, name end, value start, value end) in `bytes`, all within bounds.
+    spans: Vec<[usize; 4]>,
+}
+
+impl Block {
+    /// Bounds checks only: a short or inconsistent map is `None`.
+    pub fn decode(bytes: Vec<u8>) -> Option<Block> {
+        if bytes.is_empty() {
+            return Some(Block::default());
+        }
+        let word = |at: usize| -> Option<usize> {
+            let b = bytes.get(at..at.checked_add(4)?)?;
+            Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+        };
+        let count = word(0)?;
+        // Each pair needs at least 8 bytes of sizes and two NULs: refuse counts the buffer
+        // can't hold.
+        if count > bytes.len() / 10 {
+            return None;
+        }
+        let mut spans = Vec::with_capacity(count);
+        let mut at = 4usize.checked_add(count.checked_mul(8)?)?;
+        for n in 0..count {
+            let name_end = at.checked_add(word(4 + n * 8)?)?;
+            let value_start = name_end.checked_add(1)?;
+            let value_end = value_start.checked_add(word(8 + n * 8)?)?;
+            if value_end > bytes.len() {
+                return None;
+            }
+            spans.push([at, name_end, value_start, value_end]);
+            at = value_end.checked_add(1)?;
+        }
+        Some(Block { bytes, spans })
+    }
+
+    /// Every (name, value), in the host's order.
+    pub fn pairs(&self) -> impl ExactSizeIterator<Item = (&[u8], &[u8])> + '_ {
+        // Spans were checked against `bytes` when decoded.
+        self.spans.iter().map(|&[a, b, c, d]| {
+            (
+                self.bytes.get(a..b).unwrap_or_default(),
+                self.bytes.get(c..d).unwrap_or_default(),
+            )
+        })
+    }
+
+    /// The first value of `name`, as `proxy_get_header_map_value` answers (names compared
+    /// case-insensitively, as Envoy does).
+    pub fn get(&self, name: &str) -> Option<&[u8]> {
+        self.pairs()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v)
+    }
+}
+
+/// The same, owned pair by pair (the tests' view of it).
+#[cfg(test)]
 pub fn decode_pairs(bytes: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
-    if bytes.is_empty() {
-        return Some(Vec::new());
-    }
-    let word = |at: usize| -> Option<usize> {
-        let b = bytes.get(at..at.checked_add(4)?)?;
-        Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
-    };
-    let count = word(0)?;
-    // Each pair needs at least 8 bytes of sizes and two NULs: refuse counts the buffer can't hold.
-    if count > bytes.len() / 10 {
-        return None;
-    }
-    let mut pairs = Vec::with_capacity(count);
-    let mut at = 4usize.checked_add(count.checked_mul(8)?)?;
-    for n in 0..count {
-        let name_len = word(4 + n * 8)?;
-        let value_len = word(8 + n * 8)?;
-        let name = bytes.get(at..at.checked_add(name_len)?)?.to_vec();
-        at = at.checked_add(name_len)?.checked_add(1)?;
-        let value = bytes.get(at..at.checked_add(value_len)?)?.to_vec();
-        at = at.checked_add(value_len)?.checked_add(1)?;
-        pairs.push((name, value));
-    }
-    Some(pairs)
+    let block = Block::decode(bytes.to_vec())?;
+    Some(
+        block
+            .pairs()
+            .map(|(k, v)| (k.to_vec(), v.to_vec()))
+            .collect(),
+    )
 }
 
 pub fn encode_pairs(pairs: &[(&str, &[u8])]) -> Vec<u8> {

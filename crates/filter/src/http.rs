@@ -1,6 +1,7 @@
 //! Per-request context: hand the request to the core's pipeline (`apirule_core::pipeline::run`)
 //! and perform its outcome (`perform.rs`). A request whose keys are not there yet is parked (the
-//! root context decides it again when they arrive); a call's answer resumes it here.
+//! root context decides it again when they arrive); a call's answer resumes it here. Its only
+//! other callback is the response headers (CORS, rate-limit and mutator edits).
 
 use std::rc::Rc;
 
@@ -68,7 +69,7 @@ impl HttpContext for HttpFilter {
             reply(&Deny::internal(DenyReason::Internal));
             return Action::Pause;
         };
-        let outcome = pipeline::run(&rules, &mut HostProxy { shared: &shared });
+        let outcome = pipeline::run(&rules, &mut HostProxy::new(&shared));
         perform(&shared, self.id, &mut self.slot, outcome, false)
     }
 
@@ -94,9 +95,14 @@ impl HttpContext for HttpFilter {
         }
         Action::Continue
     }
+}
 
-    fn on_log(&mut self) {
-        // A parked request whose client went away must not be resumed.
+/// The SDK drops a stream's context when the host deletes it (`proxy_on_delete`, once per
+/// stream, whatever became of it). A parked request whose client went away must not be resumed:
+/// forgetting it here rather than in `on_log` spares every stream a VM entry, as the module
+/// then need not export `proxy_on_log`.
+impl Drop for HttpFilter {
+    fn drop(&mut self) {
         if !self.slot.parked {
             return;
         }

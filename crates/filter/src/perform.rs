@@ -198,7 +198,7 @@ pub fn resume(shared: &Shared, held: Held, answers: &Answers) -> Outcome {
     let Some(rules) = with_state(shared, |s| Rc::clone(&s.rules)) else {
         return pipeline::refused(internal(), "-".into());
     };
-    pipeline::resume(&rules, held, answers, &mut HostProxy { shared })
+    pipeline::resume(&rules, held, answers, &mut HostProxy::new(shared))
 }
 
 /// Decides parked requests again (the core's [`Parking`]) and performs those that are due in

@@ -1,6 +1,9 @@
 //! The core pipeline's [`Proxy`], with host calls: the request line, headers and connection
 //! properties as bytes, a token from a shared bucket, this worker's keys and caches. Reads only:
 //! what the pipeline decides is carried out by `perform.rs`.
+//!
+//! The request's headers, pseudo-headers included, come in one host call (each call is a VM exit,
+//! and each buffer the host hands over a VM entry to allocate it), read once per request.
 
 use log::error;
 
@@ -8,49 +11,69 @@ use apirule_core::access::AuthEnv;
 use apirule_core::pipeline::{Answers, Needs, Proxy, Reads, Unreadable};
 use apirule_core::ratelimit::{BucketRef, Taken};
 
-use super::host::{self, Map};
+use super::host::{self, Block, Map};
 use super::jwks;
 use super::state::{with_state, Shared};
 
 pub struct HostProxy<'s> {
-    pub shared: &'s Shared,
+    shared: &'s Shared,
+    /// The request's header map, once read.
+    block: Option<Result<Block, Unreadable>>,
 }
 
-/// A pseudo-header the decision interprets (`:path`, ...): missing is empty, bytes that are
-/// not UTF-8 are a bad request.
-fn pseudo(name: &str) -> Result<String, Unreadable> {
-    match host::map_value(Map::Request, name) {
-        Ok(None) => Ok(String::new()),
-        Ok(Some(bytes)) => String::from_utf8(bytes).map_err(|_| Unreadable::NotText),
-        Err(code) => {
-            error!("could not read {name} (status {code}); denying");
-            Err(Unreadable::Host)
+impl<'s> HostProxy<'s> {
+    pub fn new(shared: &'s Shared) -> Self {
+        HostProxy {
+            shared,
+            block: None,
         }
+    }
+
+    fn block(&mut self) -> Result<&Block, Unreadable> {
+        let block = self.block.get_or_insert_with(|| {
+            host::map_block(Map::Request).ok_or_else(|| {
+                error!("could not read the request headers; denying");
+                Unreadable::Host
+            })
+        });
+        block.as_ref().map_err(|e| *e)
+    }
+
+    /// A pseudo-header the decision interprets (`:path`, ...): missing is empty, bytes that are
+    /// not UTF-8 are a bad request. Envoy lists pseudo-headers in the map; a host that does not
+    /// is asked for the one header.
+    fn pseudo(&mut self, name: &str) -> Result<String, Unreadable> {
+        let bytes = match self.block()?.get(name) {
+            Some(v) => Some(v.to_vec()),
+            None => host::map_value(Map::Request, name).map_err(|code| {
+                error!("could not read {name} (status {code}); denying");
+                Unreadable::Host
+            })?,
+        };
+        String::from_utf8(bytes.unwrap_or_default()).map_err(|_| Unreadable::NotText)
     }
 }
 
-/// All request headers for the core: names must be text (Envoy's codecs only admit tokens, but
-/// the ABI promises nothing); a value that is not UTF-8 (obs-text, legal in HTTP) is decoded
-/// lossily and its name listed, so the core can find it but never copies or trusts it.
-fn request_headers(reads: &mut Reads) -> Result<(), Unreadable> {
-    let Some(pairs) = host::map(Map::Request) else {
-        error!("could not read the request headers; denying");
-        return Err(Unreadable::Host);
-    };
+/// All request headers for the core, pseudo-headers included, as before: names must be text (Envoy's codecs
+/// only admit tokens, but the ABI promises nothing); a value that is not UTF-8 (obs-text, legal
+/// in HTTP) is decoded lossily and its name listed, so the core can find it but never copies or
+/// trusts it.
+fn request_headers(block: &Block, reads: &mut Reads) -> Result<(), Unreadable> {
+    let pairs = block.pairs();
     reads.headers.reserve(pairs.len());
     for (name, value) in pairs {
-        let name = String::from_utf8(name).map_err(|_| Unreadable::NotText)?;
-        let value = match String::from_utf8(value) {
-            Ok(v) => v,
-            Err(e) => {
+        let name = std::str::from_utf8(name).map_err(|_| Unreadable::NotText)?;
+        let value = match std::str::from_utf8(value) {
+            Ok(v) => v.to_owned(),
+            Err(_) => {
                 let lower = name.to_ascii_lowercase();
                 if !reads.non_utf8.contains(&lower) {
                     reads.non_utf8.push(lower);
                 }
-                String::from_utf8_lossy(e.as_bytes()).into_owned()
+                String::from_utf8_lossy(value).into_owned()
             }
         };
-        reads.headers.push((name, value));
+        reads.headers.push((name.to_owned(), value));
     }
     Ok(())
 }
@@ -64,11 +87,18 @@ fn property(path: &[&str]) -> String {
 
 impl Proxy for HostProxy<'_> {
     fn line(&mut self) -> Result<(String, String, String), Unreadable> {
-        Ok((pseudo(":authority")?, pseudo(":method")?, pseudo(":path")?))
+        Ok((
+            self.pseudo(":authority")?,
+            self.pseudo(":method")?,
+            self.pseudo(":path")?,
+        ))
     }
 
     fn header(&self, name: &str) -> Option<Vec<u8>> {
-        host::map_value(Map::Request, name).ok().flatten()
+        match &self.block {
+            Some(Ok(block)) => block.get(name).map(<[u8]>::to_vec),
+            _ => host::map_value(Map::Request, name).ok().flatten(),
+        }
     }
 
     fn now_ms(&mut self) -> u64 {
@@ -82,13 +112,13 @@ impl Proxy for HostProxy<'_> {
     fn read(&mut self, needs: Needs) -> Result<Reads, Unreadable> {
         let mut reads = Reads::default();
         if needs.headers {
-            request_headers(&mut reads)?;
+            request_headers(self.block()?, &mut reads)?;
         }
         if needs.connection {
             reads.remote_address = property(&["source", "address"]);
             reads.protocol = property(&["request", "protocol"]);
         }
-        reads.scheme = pseudo(":scheme")?;
+        reads.scheme = self.pseudo(":scheme")?;
         Ok(reads)
     }
 

