@@ -81,11 +81,14 @@ comma := ,
 empty :=
 space := $(empty) $(empty)
 UNUSED_EXPORTS := $(subst $(space),$(comma),$(strip $(UNUSED)))
+# The module's own memcmp (crates/filter/src/memcmp.rs) is a C symbol, so cargo exports it too;
+# the host must not see it.
+DROPPED_EXPORTS := $(UNUSED_EXPORTS),memcmp
 
 # A module is optimized again only when cargo made a newer one.
 define shrink
 	@if [ ! -e $(2) ] || [ $(1) -nt $(2) ] || [ Makefile -nt $(2) ]; then \
-	  $(PYTHON) tools/wasm-exports.py $(1) --drop $(UNUSED_EXPORTS) -o $(2).in && \
+	  $(PYTHON) tools/wasm-exports.py $(1) --drop $(DROPPED_EXPORTS) -o $(2).in && \
 	  $(WASM_OPT) $(2).in -o $(2).tmp && rm $(2).in && mv $(2).tmp $(2); fi
 	@echo "module: $(2) ($$(stat -c %s $(2)) bytes; cargo's $$(stat -c %s $(1)))"
 endef

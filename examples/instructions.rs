@@ -6,7 +6,8 @@
 //! instructions                      every scenario under callgrind, a table
 //! instructions --check FILE         the same, failing when a scenario grew by more than 10%
 //! instructions --write FILE         the same, writing FILE as the new baseline
-//! instructions run SCENARIO         one scenario, natively (what callgrind runs)
+//! instructions run SCENARIO [CALLS]  one scenario, natively (what callgrind runs); it also
+//!                                   builds for wasm32-wasip1, to profile the same work in V8
 //! ```
 //! Only `measured_section` is counted (`--toggle-collect`): building tokens, keys and the rule
 //! set happens outside it, and one warm-up call before it fills what a running filter has warm.
@@ -39,6 +40,10 @@ const GROWTH_ALLOWED: f64 = 0.10;
 const SCENARIOS: &[(&str, u64)] = &[
     ("decide noAuth", 1000),
     ("decide noAuth, last of 1,000 rules", 1000),
+    (
+        "decide noAuth, wildcard host, an authority of 20,000 labels",
+        10,
+    ),
     ("decide jwt ES256, cached token", 1000),
     ("decide jwt RS256, cached token", 1000),
     ("decide jwt ES256, first seen", 20),
@@ -62,12 +67,13 @@ fn main() {
         .collect::<Vec<_>>()
         .as_slice()
     {
-        ["run", name] => run_scenario(name),
+        ["run", name] => run_scenario(name, None),
+        ["run", name, calls] => run_scenario(name, calls.parse().ok()),
         [] => std::process::exit(report(None, false)),
         ["--check", file] => std::process::exit(report(Some(file), false)),
         ["--write", file] => std::process::exit(report(Some(file), true)),
         _ => {
-            eprintln!("usage: instructions [--check FILE | --write FILE | run SCENARIO]");
+            eprintln!("usage: instructions [--check FILE | --write FILE | run SCENARIO [CALLS]]");
             std::process::exit(2);
         }
     }
@@ -290,12 +296,16 @@ enum Expect {
     Deny(u32),
 }
 
-fn run_scenario(name: &str) {
-    let calls = SCENARIOS
-        .iter()
-        .find(|(n, _)| *n == name)
-        .unwrap_or_else(|| panic!("no scenario {name:?}"))
-        .1;
+/// `calls`: how many measured calls instead of the scenario's own count (a profile of the same
+/// work in another runtime, say).
+fn run_scenario(name: &str, calls: Option<u64>) {
+    let calls = calls.unwrap_or(
+        SCENARIOS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .unwrap_or_else(|| panic!("no scenario {name:?}"))
+            .1,
+    );
     if let Some(n) = name.strip_prefix("configure ") {
         let n: usize = n
             .split(' ')
@@ -314,6 +324,13 @@ fn run_scenario(name: &str) {
     let keys = keys();
     let (config, host, path) = if name.contains("1,000 rules") {
         rules_config(1000)
+    } else if name.contains("wildcard") {
+        // What an attacker can send: a 40 KB `:authority` under a wildcard host.
+        (
+            jwt_config().replace("\"a.bench.dev\"", "\"*.bench.dev\""),
+            "a.".repeat(20_000) + "bench.dev",
+            "/open".into(),
+        )
     } else if name.contains("noAuth") {
         (jwt_config(), "a.bench.dev".into(), "/open".into())
     } else {

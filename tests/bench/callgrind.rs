@@ -256,6 +256,10 @@ pub fn envoy_instruction_figures() {
             ));
         }
     }
+    // CALLGRIND_STACKS=<text>: only the stacks whose name contains it (while iterating on one).
+    if let Ok(only) = std::env::var("CALLGRIND_STACKS") {
+        stacks.retain(|(name, ..)| name.contains(&only));
+    }
     println!();
     println!("instructions per request through Envoy (callgrind, one worker, {REQUESTS} keep-alive requests per stack)...");
     let mut counts = Vec::new();

@@ -34,7 +34,8 @@ pub enum Decision<'a> {
 #[derive(Debug)]
 pub struct Allow<'a> {
     pub matched: Matched<'a>,
-    pub set_headers: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    /// Names are the filter's own or owned: never borrowed from the request.
+    pub set_headers: Vec<(Cow<'static, str>, Cow<'a, str>)>,
     pub response: ResponseEdits,
 }
 
@@ -327,7 +328,10 @@ pub fn route<'a>(rules: &'a RuleSet, req: &Request<'_>) -> Option<Matched<'a>> {
 }
 
 /// `x-forwarded-host` and the rule's timeout, borrowed from the rule and the request.
-fn upstream_headers<'a>(m: Matched<'a>, req: &Request<'a>) -> [(Cow<'a, str>, Cow<'a, str>); 2] {
+fn upstream_headers<'a>(
+    m: Matched<'a>,
+    req: &Request<'a>,
+) -> [(Cow<'static, str>, Cow<'a, str>); 2] {
     let forwarded = match &m.api_rule.forwarded_host {
         Some(host) => Cow::Borrowed(host.as_str()),
         None => Cow::Borrowed(req.authority),

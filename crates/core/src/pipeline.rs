@@ -8,6 +8,7 @@
 //! A request that waits is [`Held`]; [`resume`] decides it again when its call's answer is in,
 //! and [`Parking`] holds those that wait for keys until the keys arrive or their wait is over.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use crate::access::{AuthEnv, AuthState};
@@ -103,7 +104,8 @@ pub trait Proxy {
 pub enum Effect {
     /// Forward upstream after these header writes; edit the response.
     Allow {
-        headers: Vec<(String, String)>,
+        /// Names are mostly the filter's own constants: not copied per request.
+        headers: Vec<(Cow<'static, str>, String)>,
         response: ResponseEdits,
     },
     /// Answer it here.
@@ -332,7 +334,7 @@ fn effect(
             let headers = a
                 .set_headers
                 .into_iter()
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .map(|(k, v)| (k, v.into_owned()))
                 .collect();
             (Effect::Allow { headers, response }, Some(a.matched), false)
         }

@@ -14,8 +14,9 @@ pub struct Request<'a> {
     pub path: &'a str,
     /// `:scheme`, for `WWW-Authenticate` realms.
     pub scheme: &'a str,
-    /// All request headers (lower-case names, repeated headers repeated). The shell reads them
-    /// only when the matched rule needs them; empty otherwise.
+    /// All request headers but the pseudo-headers, which are the fields above (lower-case names,
+    /// repeated headers repeated). The shell reads them only when the matched rule needs them;
+    /// empty otherwise.
     pub headers: &'a [(String, String)],
     /// Names (lower case) of headers whose value was not UTF-8. `headers` holds those values
     /// decoded lossily, so they can be found, but they are never copied anywhere (a mutator or
@@ -72,8 +73,12 @@ impl OwnedRequest {
 
 /// The path without its query or fragment.
 pub fn path_without_query(path: &str) -> &str {
-    let end = path.find(['?', '#']).unwrap_or(path.len());
-    &path[..end]
+    // A byte search: both are ASCII, so the cut is on a character boundary (`find` with a
+    // character set costs four times as much, and this runs twice per request).
+    match path.bytes().position(|b| b == b'?' || b == b'#') {
+        Some(end) => path.get(..end).unwrap_or(path),
+        None => path,
+    }
 }
 
 /// Every value of a header (names compared case-insensitively; Envoy lower-cases them anyway).
@@ -222,5 +227,16 @@ mod tests {
         assert_eq!(q, ["a.b", "c"]);
         assert_eq!(query_values("/p", "access_token").count(), 0);
         assert_eq!(percent_decode("a%zz%4"), "a%zz%4");
+    }
+
+    /// The same cut as a search for either character, on paths with multi-byte characters.
+    #[test]
+    fn path_without_query_cuts_at_the_first_question_mark_or_hash() {
+        for path in [
+            "", "/", "/a?b", "/a#b?c", "/a?b#c", "?", "#", "/ä?ö", "/€#", "/日本", "/x?",
+        ] {
+            let end = path.find(['?', '#']).unwrap_or(path.len());
+            assert_eq!(path_without_query(path), &path[..end], "{path}");
+        }
     }
 }

@@ -177,7 +177,8 @@ pub fn buffer(kind: Buffer, max: usize) -> Option<Vec<u8>> {
         .flatten()
 }
 
-/// A whole header map as bytes: `None` when the host refused or the encoding is broken.
+/// A whole header map as bytes: empty when the host has none, `None` when the host refused or
+/// the encoding is broken.
 pub fn map(map: Map) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
     let block = map_block(map)?;
     Some(
@@ -188,8 +189,8 @@ pub fn map(map: Map) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
     )
 }
 
-/// A whole header map in one host call, kept as the host's buffer: `None` when the host refused
-/// or the encoding is broken.
+/// A whole header map in one host call, kept as the host's buffer: empty when the host has none
+/// (`NOT_FOUND`), `None` when the host refused or the encoding is broken.
 pub fn map_block(map: Map) -> Option<Block> {
     // SAFETY: valid out-pointers.
     let bytes = fetch(|d, s| unsafe { proxy_get_header_map_pairs(map as u32, d, s) })

@@ -6,6 +6,9 @@ mod crypto;
 mod host;
 mod http;
 mod jwks;
+// The module's own `memcmp` (the native build and its tests keep the platform's).
+#[cfg(any(target_arch = "wasm32", test))]
+mod memcmp;
 mod metrics;
 mod perform;
 mod proxy;

@@ -122,8 +122,9 @@ pub fn now_ms() -> u64 {
 
 /// Writes the request headers the core decided on; false (and nothing more is written) when the
 /// host refuses one.
-pub fn write_request_headers(headers: &[(String, String)]) -> bool {
+pub fn write_request_headers(headers: &[(impl AsRef<str>, String)]) -> bool {
     for (name, value) in headers {
+        let name = name.as_ref();
         if let Err(code) = host::set_map_value(Map::Request, name, value.as_bytes()) {
             error!("could not set request header {name} (status {code}); denying");
             return false;

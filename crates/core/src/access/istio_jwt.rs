@@ -102,16 +102,25 @@ impl IstioRule {
     }
 
     pub fn check(&self, req: &Request<'_>, env: &mut AuthEnv<'_>) -> Outcome {
-        let mut found: Vec<(Cow<'_, str>, &[usize])> = Vec::new();
+        // The one token the request carries, in any location: none is missing, more than one
+        // is refused (no list is built: this runs on every request).
+        let mut first: Option<(Cow<'_, str>, &[usize])> = None;
+        let mut more = false;
         for (loc, ids) in &self.locations {
-            for token in extract(loc, req) {
-                found.push((token, ids));
-            }
+            extract(loc, req, &mut |token| {
+                if first.is_none() {
+                    first = Some((token, ids));
+                } else {
+                    more = true;
+                }
+            });
         }
-        let (token, ids) = match found.len() {
-            0 => return Outcome::Denied(self.missing(req)),
-            1 => found.swap_remove(0),
-            _ => return Outcome::Denied(Deny::jwt_invalid(JwtError::MultipleTokens, req)),
+        let (token, ids) = match (first, more) {
+            (None, _) => return Outcome::Denied(self.missing(req)),
+            (Some(found), false) => found,
+            (Some(_), true) => {
+                return Outcome::Denied(Deny::jwt_invalid(JwtError::MultipleTokens, req))
+            }
         };
         match self.verify(&token, ids, env) {
             Ok(claims) => {
@@ -200,22 +209,32 @@ enum Step {
     Pending(Vec<usize>),
 }
 
-fn extract<'r>(loc: &Location, req: &Request<'r>) -> Vec<Cow<'r, str>> {
+/// Hands every token `loc` holds in `req` to `found`, in order.
+fn extract<'r>(loc: &Location, req: &Request<'r>, found: &mut impl FnMut(Cow<'r, str>)) {
     match loc {
-        Location::Header { name, prefix } => header_values(req.headers, name)
-            .filter_map(|v| {
+        Location::Header { name, prefix } => {
+            for v in header_values(req.headers, name) {
                 let token = match prefix {
                     // Envoy: the prefix is case-sensitive; a value without it is not a token.
-                    Some(p) => v.strip_prefix(p.as_str())?.trim_start_matches(' '),
+                    Some(p) => match v.strip_prefix(p.as_str()) {
+                        Some(rest) => rest.trim_start_matches(' '),
+                        None => continue,
+                    },
                     // No prefix configured: the raw value, tolerating a `Bearer ` scheme.
                     None => v.strip_prefix("Bearer ").unwrap_or(v).trim(),
                 };
-                (!token.is_empty()).then_some(Cow::Borrowed(token))
-            })
-            .collect(),
-        Location::Param(name) => query_values(req.path, name)
-            .filter(|t| !t.is_empty())
-            .collect(),
+                if !token.is_empty() {
+                    found(Cow::Borrowed(token));
+                }
+            }
+        }
+        Location::Param(name) => {
+            for t in query_values(req.path, name) {
+                if !t.is_empty() {
+                    found(t);
+                }
+            }
+        }
     }
 }
 

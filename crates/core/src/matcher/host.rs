@@ -1,16 +1,23 @@
 //! Host matching: `:authority` → the APIRule that owns the host.
 //!
 //! Exact hosts win over wildcards, and a longer wildcard suffix wins over a shorter one, as Envoy
-//! picks virtual hosts. Lookups cost one hash probe per label of the request host, whatever the
-//! number of APIRules.
+//! picks virtual hosts. A lookup costs one hash probe, plus one per distinct length of the
+//! configured wildcard suffixes, whatever the request host (an attacker's `:authority` of
+//! thousands of labels must not cost a probe, and a hash of its suffix, per label: that was
+//! quadratic in the header's length) and whatever the number of APIRules.
 
 use std::collections::HashMap;
 
+use crate::cache::Quick;
+
 #[derive(Debug, Default)]
 pub struct HostIndex {
-    exact: HashMap<String, usize>,
+    /// Keyed by the configuration's hosts only (see [`Quick`]).
+    exact: HashMap<String, usize, Quick>,
     /// `*.example.com` is stored under `example.com`.
-    wildcard: HashMap<String, usize>,
+    wildcard: HashMap<String, usize, Quick>,
+    /// The lengths of the keys of `wildcard`, longest first, each once.
+    wildcard_lengths: Vec<usize>,
 }
 
 impl HostIndex {
@@ -24,6 +31,10 @@ impl HostIndex {
             return false;
         }
         map.insert(key.to_owned(), id);
+        if host.starts_with("*.") && !self.wildcard_lengths.contains(&key.len()) {
+            self.wildcard_lengths.push(key.len());
+            self.wildcard_lengths.sort_unstable_by(|a, b| b.cmp(a));
+        }
         true
     }
 
@@ -39,19 +50,15 @@ impl HostIndex {
         if let Some(id) = self.exact.get(host) {
             return Some(*id);
         }
-        if self.wildcard.is_empty() {
-            return None;
-        }
-        // `*.example.com` needs at least one label before the suffix: try every suffix after a dot,
-        // longest first.
-        let mut rest = host;
-        while let Some(dot) = rest.find('.') {
-            rest = &rest[dot + 1..];
-            if let Some(id) = self.wildcard.get(rest) {
-                return Some(*id);
+        // `*.example.com` matches what follows a dot in the host, the longest such suffix first:
+        // only suffixes as long as a configured one can match.
+        self.wildcard_lengths.iter().find_map(|&len| {
+            let dot = host.len().checked_sub(len)?.checked_sub(1)?;
+            if host.as_bytes().get(dot) != Some(&b'.') {
+                return None;
             }
-        }
-        None
+            self.wildcard.get(host.get(dot + 1..)?).copied()
+        })
     }
 }
 
@@ -109,6 +116,49 @@ mod tests {
             "a wildcard needs one label"
         );
         assert_eq!(idx.lookup("example.org"), None);
+    }
+
+    /// The same answers as trying every suffix after a dot, longest first (the lookup before it
+    /// took only the configured lengths), on hosts built from the index's own labels.
+    #[test]
+    fn wildcards_by_length_answer_as_every_suffix_would() {
+        let mut idx = index();
+        assert!(idx.insert("*.com", 3));
+        assert!(idx.insert("*.b.c", 4));
+        let every_suffix = |host: &str| -> Option<usize> {
+            if let Some(id) = idx.exact.get(host) {
+                return Some(*id);
+            }
+            let mut rest = host;
+            while let Some(dot) = rest.find('.') {
+                rest = &rest[dot + 1..];
+                if let Some(id) = idx.wildcard.get(rest) {
+                    return Some(*id);
+                }
+            }
+            None
+        };
+        let labels = ["", "a", "b", "c", "com", "example", "deep", "api", "ü"];
+        let mut hosts = vec![String::new()];
+        for _ in 0..4 {
+            let mut longer = Vec::new();
+            for h in &hosts {
+                for l in labels {
+                    longer.push(if h.is_empty() {
+                        l.to_owned()
+                    } else {
+                        format!("{l}.{h}")
+                    });
+                }
+            }
+            hosts.extend(longer);
+        }
+        for h in &hosts {
+            assert_eq!(idx.lookup(h), every_suffix(h), "{h:?}");
+        }
+        // An attacker's host of many labels costs a probe per configured length, not per label.
+        let long = "a.".repeat(30_000) + "example.com";
+        assert_eq!(idx.lookup(&long), Some(1));
     }
 
     #[test]
