@@ -1375,3 +1375,55 @@ fn hints_know_the_inputs() {
         stderr(&out)
     );
 }
+
+/// A RateLimit bucket keyed on a pseudo-header (`:method`) is picked by `explain` as the filter
+/// picks it in Envoy, whose header map holds pseudo-headers: `explain` read only the header list
+/// and fell back to the default bucket.
+#[test]
+fn explain_picks_a_bucket_keyed_on_a_pseudo_header() {
+    let dir = common::scratch("explain-pseudo");
+    let plugin = dir.join("plugin.json");
+    std::fs::write(
+        &plugin,
+        serde_json::json!({
+            "apiRules": [{
+                "apiVersion": "gateway.kyma-project.io/v2", "kind": "APIRule",
+                "metadata": {"name": "httpbin", "namespace": "default"},
+                "spec": {"hosts": ["httpbin.local.kyma.dev"], "gateway": "kyma-system/kyma-gateway",
+                         "service": {"name": "httpbin", "port": 8000},
+                         "rules": [{"path": "/anything/{**}", "methods": ["GET", "POST"], "noAuth": true}]}
+            }],
+            "rateLimits": [{
+                "apiVersion": "gateway.kyma-project.io/v1alpha1", "kind": "RateLimit",
+                "metadata": {"name": "gateway", "namespace": "istio-system"},
+                "spec": {"selectorLabels": {"app": "istio-ingressgateway"},
+                         "local": {"defaultBucket": {"maxTokens": 100, "tokensPerFill": 100, "fillInterval": "1s"},
+                                   "buckets": [{"headers": {":method": "POST"},
+                                                "bucket": {"maxTokens": 2, "tokensPerFill": 1, "fillInterval": "1s"}}]}}
+            }]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let explain = |line: &str| {
+        let out = apirule(&[
+            "explain",
+            "--rules",
+            plugin.to_str().unwrap(),
+            "--request",
+            line,
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+        stdout(&out)
+    };
+    let post = explain("POST http://httpbin.local.kyma.dev/anything/a");
+    assert!(
+        post.contains("rate limit istio-system/gateway: local.buckets[0] (2 tokens"),
+        "{post}"
+    );
+    let get = explain("GET http://httpbin.local.kyma.dev/anything/a");
+    assert!(
+        get.contains("rate limit istio-system/gateway: defaultBucket (100 tokens"),
+        "{get}"
+    );
+}

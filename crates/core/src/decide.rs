@@ -146,11 +146,8 @@ pub fn admit<'a>(
 /// Admission, then the decision, without a draw: a held request decided again (the pipeline's
 /// `resume`), the tests and the fuzzer. Every request's first pass is the pipeline's `run`.
 pub fn decide<'a>(rules: &'a RuleSet, req: &Request<'a>, env: &mut AuthEnv<'_>) -> Decision<'a> {
-    let header = |name: &str| {
-        crate::request::header_values(req.headers, name)
-            .next()
-            .map(|v| v.as_bytes().to_vec())
-    };
+    let header =
+        |name: &str| crate::request::first_header(req, name).map(|v| v.as_bytes().to_vec());
     match admit(rules, req, &header) {
         Admission::Refused(denied) => Decision::Deny(denied),
         Admission::Routed { matched, .. } => decide_matched(matched, req, env),

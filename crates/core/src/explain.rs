@@ -67,11 +67,8 @@ fn trace_route(rules: &RuleSet, req: &Request<'_>, out: &mut Vec<String>) -> boo
         return false;
     }
     if let Some(limit) = &rules.rate_limit {
-        let header = |name: &str| {
-            crate::request::header_values(req.headers, name)
-                .next()
-                .map(|v| v.as_bytes().to_vec())
-        };
+        let header =
+            |name: &str| crate::request::first_header(req, name).map(|v| v.as_bytes().to_vec());
         let b = limit.bucket_for(req.path, &header);
         out.push(format!(
             "rate limit {}/{}: {} ({} tokens, +{} every {} ms){}; 429 when empty",

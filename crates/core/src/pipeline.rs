@@ -464,9 +464,7 @@ impl Proxy for Offline<'_, '_, '_> {
     }
 
     fn header(&self, name: &str) -> Option<Vec<u8>> {
-        crate::request::header_values(self.request.headers, name)
-            .next()
-            .map(|v| v.as_bytes().to_vec())
+        crate::request::first_header(self.request, name).map(|v| v.as_bytes().to_vec())
     }
 
     fn now_ms(&mut self) -> u64 {

@@ -107,6 +107,19 @@ impl<'a> Iterator for HeaderValues<'a, '_> {
     }
 }
 
+/// The first value of a header as the proxy's header map answers it (`proxy_get_header_map_value`):
+/// the pseudo-headers are the request line's fields, the rest come from `headers`. A RateLimit
+/// bucket keyed on `:method` or `:path` finds them here as the filter finds them in Envoy.
+pub fn first_header<'a>(req: &Request<'a>, name: &str) -> Option<&'a str> {
+    match name {
+        ":authority" => Some(req.authority),
+        ":method" => Some(req.method),
+        ":path" => Some(req.path),
+        ":scheme" => Some(req.scheme),
+        _ => header_values(req.headers, name).next(),
+    }
+}
+
 /// Every value of a query parameter, percent-decoded (`+` is a space, as in forms).
 pub fn query_values<'a, 'n>(path: &'a str, name: &'n str) -> QueryValues<'a, 'n> {
     let query = path.split_once('?').map_or("", |(_, q)| q);
@@ -227,6 +240,28 @@ mod tests {
         assert_eq!(q, ["a.b", "c"]);
         assert_eq!(query_values("/p", "access_token").count(), 0);
         assert_eq!(percent_decode("a%zz%4"), "a%zz%4");
+    }
+
+    /// Pseudo-headers come from the request line, as the proxy's map has them; the rest from the
+    /// header list, first value, any case.
+    #[test]
+    fn first_header_answers_as_the_proxys_map() {
+        let hs = h(&[("x-plan", "basic"), ("X-Plan", "gold")]);
+        let req = Request {
+            authority: "a.dev",
+            method: "POST",
+            path: "/p?q",
+            scheme: "https",
+            headers: &hs,
+            ..Request::default()
+        };
+        assert_eq!(first_header(&req, ":method"), Some("POST"));
+        assert_eq!(first_header(&req, ":path"), Some("/p?q"));
+        assert_eq!(first_header(&req, ":authority"), Some("a.dev"));
+        assert_eq!(first_header(&req, ":scheme"), Some("https"));
+        assert_eq!(first_header(&req, "X-PLAN"), Some("basic"));
+        assert_eq!(first_header(&req, ":protocol"), None);
+        assert_eq!(first_header(&req, "host"), None);
     }
 
     /// The same cut as a search for either character, on paths with multi-byte characters.
