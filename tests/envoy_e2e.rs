@@ -510,3 +510,19 @@ fn wasm_exports(data: &[u8]) -> Vec<String> {
     }
     Vec::new()
 }
+
+/// The test harness: a listener port taken between `free_port` and Envoy's bind (an outgoing
+/// connection can take any ephemeral port) gets Envoy started again on fresh ports, not a failed
+/// test. Seen once in CI as `cannot bind ...: Address already in use`.
+#[test]
+fn envoy_starts_on_fresh_ports_when_its_port_was_taken() {
+    let upstream = Upstream::start();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let admin = free_port();
+    let cfg = render(port, admin, upstream.port, 9, &shipped_plugin_config());
+    let envoy = Envoy::start_raw(port, admin, &cfg, 1);
+    assert_ne!(envoy.port, port);
+    assert_eq!(envoy.get("httpbin.local.kyma.dev", "/headers").status, 200);
+    drop(taken);
+}

@@ -79,6 +79,23 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// Every `port_value` equal to `from` under `v` becomes `to`.
+fn replace_port(v: &mut Value, from: u16, to: u16) {
+    match v {
+        Value::Object(map) => {
+            for (k, item) in map.iter_mut() {
+                if k == "port_value" && item.as_u64() == Some(u64::from(from)) {
+                    *item = Value::from(to);
+                } else {
+                    replace_port(item, from, to);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|i| replace_port(i, from, to)),
+        _ => {}
+    }
+}
+
 /// A scratch directory under target/, unique per call.
 pub fn scratch(name: &str) -> PathBuf {
     let dir =
@@ -319,7 +336,38 @@ impl Envoy {
             .unwrap_or_else(|log| panic!("envoy did not start:\n{log}"))
     }
 
+    /// Starts Envoy, and again on fresh ports when its listener or admin port was taken between
+    /// [`free_port`] and the bind (another process's outgoing connection may take any ephemeral
+    /// port): the returned `Envoy` has the ports it bound.
     fn launch(
+        port: u16,
+        admin: u16,
+        cfg: &Value,
+        concurrency: u32,
+        wasm_log: &str,
+    ) -> Result<Envoy, String> {
+        let (mut cfg, mut port, mut admin) = (cfg.clone(), port, admin);
+        for _ in 0..3 {
+            match Self::launch_once(port, admin, &cfg, concurrency, wasm_log) {
+                Err(log) if log.contains("Address already in use") => {
+                    let (p, a) = (free_port(), free_port());
+                    for listener in cfg["static_resources"]["listeners"]
+                        .as_array_mut()
+                        .into_iter()
+                        .flatten()
+                    {
+                        replace_port(listener, port, p);
+                    }
+                    replace_port(&mut cfg["admin"], admin, a);
+                    (port, admin) = (p, a);
+                }
+                other => return other,
+            }
+        }
+        Self::launch_once(port, admin, &cfg, concurrency, wasm_log)
+    }
+
+    fn launch_once(
         port: u16,
         admin: u16,
         cfg: &Value,
