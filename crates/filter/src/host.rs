@@ -180,13 +180,7 @@ pub fn buffer(kind: Buffer, max: usize) -> Option<Vec<u8>> {
 /// A whole header map as bytes: empty when the host has none, `None` when the host refused or
 /// the encoding is broken.
 pub fn map(map: Map) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
-    let block = map_block(map)?;
-    Some(
-        block
-            .pairs()
-            .map(|(k, v)| (k.to_vec(), v.to_vec()))
-            .collect(),
-    )
+    map_block(map).map(|b| b.to_owned_pairs())
 }
 
 /// A whole header map in one host call, kept as the host's buffer: empty when the host has none
@@ -382,6 +376,13 @@ impl Block {
         })
     }
 
+    /// Every pair, copied (a call's answer, kept past the callback).
+    pub fn to_owned_pairs(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.pairs()
+            .map(|(k, v)| (k.to_vec(), v.to_vec()))
+            .collect()
+    }
+
     /// The first value of `name`, as `proxy_get_header_map_value` answers (names compared
     /// case-insensitively, as Envoy does).
     pub fn get(&self, name: &str) -> Option<&[u8]> {
@@ -394,13 +395,7 @@ impl Block {
 /// The same, owned pair by pair (the tests' view of it).
 #[cfg(test)]
 pub fn decode_pairs(bytes: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
-    let block = Block::decode(bytes.to_vec())?;
-    Some(
-        block
-            .pairs()
-            .map(|(k, v)| (k.to_vec(), v.to_vec()))
-            .collect(),
-    )
+    Block::decode(bytes.to_vec()).map(|b| b.to_owned_pairs())
 }
 
 pub fn encode_pairs(pairs: &[(&str, &[u8])]) -> Vec<u8> {
