@@ -386,6 +386,7 @@ fn run_scenario(name: &str, calls: Option<u64>) {
             non_utf8: &[],
             remote_address: "10.0.0.1:5555",
             protocol: "HTTP/1.1",
+            sent_upstream_timeout: false,
         };
         i += 1;
         let now = NOW_S * 1000;

@@ -94,6 +94,8 @@ pub fn run(args: &ExplainArgs) -> Result<i32, String> {
             non_utf8: &[],
             remote_address: "127.0.0.1:0",
             protocol: "HTTP/1.1",
+            // The pipeline finds it in `headers` itself.
+            sent_upstream_timeout: false,
         };
         steps.extend(apirule_core::explain::explain(&rules, &req, &mut env));
     }

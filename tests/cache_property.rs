@@ -371,6 +371,7 @@ fn run(
         non_utf8: &[],
         remote_address: "",
         protocol: "",
+        sent_upstream_timeout: false,
     };
     let mut answers: HashMap<String, Answer> = HashMap::new();
     for _ in 0..4 {

@@ -37,6 +37,7 @@ fn req<'a>(host: &'a str, path: &'a str, headers: &'a [(String, String)]) -> Req
         non_utf8: &[],
         remote_address: "10.0.0.1:1234",
         protocol: "HTTP/1.1",
+        sent_upstream_timeout: false,
     }
 }
 

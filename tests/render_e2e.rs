@@ -98,6 +98,16 @@ fn istio_rendering_and_the_shipped_wasm_plugin_match_the_crds() {
         "orders.shop.svc.cluster.local"
     );
     assert_eq!(http[2]["timeout"], "180s");
+    // Kyma's `x-forwarded-host` on every route, so the filter leaves it to them.
+    assert_eq!(
+        http[2]["headers"]["request"]["set"]["x-forwarded-host"],
+        "orders.local.kyma.dev"
+    );
+    let plugin = docs.iter().find(|d| d["kind"] == "WasmPlugin").unwrap();
+    assert_eq!(
+        plugin["spec"]["pluginConfig"]["routesSetUpstreamHeaders"],
+        true
+    );
     let catalog = docs
         .iter()
         .find(|d| d["metadata"]["name"] == "catalog")
@@ -241,14 +251,8 @@ fn fixture_apirules_match_kymas_crd() {
     );
 }
 
-#[test]
-fn rendered_envoy_bootstrap_serves_the_apirules() {
-    let upstream = Upstream::start();
-    let dir = scratch("render-envoy");
-    let rules = dir.join("apirules.yaml");
-    std::fs::write(
-        &rules,
-        "apiVersion: gateway.kyma-project.io/v2
+/// The head of an APIRule `shop.example.com` for the service `shop.prod`; its rules follow.
+const SHOP: &str = "apiVersion: gateway.kyma-project.io/v2
 kind: APIRule
 metadata: {name: shop, namespace: prod}
 spec:
@@ -256,37 +260,64 @@ spec:
   gateway: kyma-system/kyma-gateway
   service: {name: shop, namespace: prod, port: 8080}
   rules:
-    - {path: '/anything/orders/{*}', methods: [GET], noAuth: true}
-    - {path: '/delay/{*}', methods: [GET], noAuth: true, timeout: 1}
-    - {path: /anything/admin, methods: [GET], jwt: {authentications: [{issuer: 'https://idp.example.com', jwksUri: 'https://idp.example.com/certs'}]}}
-",
-    )
-    .unwrap();
-    let (port, admin) = (free_port(), free_port());
-    let service = format!("shop.prod=127.0.0.1:{}", upstream.port);
+";
+
+/// `apirule render --envoy` of `apirules` (YAML) with the service `shop.prod` at `upstream` on
+/// loopback, and `args` besides: the rendered YAML, parsed too.
+fn render_envoy(
+    dir: &std::path::Path,
+    apirules: &str,
+    upstream: u16,
+    args: &[&str],
+) -> (String, Value) {
+    let rules = dir.join("apirules.yaml");
+    std::fs::write(&rules, apirules).unwrap();
+    let service = format!("shop.prod=127.0.0.1:{upstream}");
     let wasm = wasm_path();
-    let (code, yaml, err) = apirule(&[
+    let mut all = vec![
         "render",
         "--envoy",
-        "--port",
-        &port.to_string(),
-        "--admin-port",
-        &admin.to_string(),
         "--wasm",
         wasm.to_str().unwrap(),
         "--service",
         &service,
-        rules.to_str().unwrap(),
-    ]);
+    ];
+    all.extend_from_slice(args);
+    all.push(rules.to_str().unwrap());
+    let (code, yaml, err) = apirule(&all);
     assert_eq!(code, 0, "{err}");
+    let parsed =
+        serde_json::to_value(serde_norway::from_str::<serde_norway::Value>(&yaml).unwrap())
+            .unwrap();
+    (yaml, parsed)
+}
+
+#[test]
+fn rendered_envoy_bootstrap_serves_the_apirules() {
+    let upstream = Upstream::start();
+    let dir = scratch("render-envoy");
+    let (port, admin) = (free_port(), free_port());
+    let (yaml, cfg) = render_envoy(
+        &dir,
+        &(SHOP.to_owned()
+            + "    - {path: '/anything/orders/{*}', methods: [GET], noAuth: true}
+    - {path: '/delay/{*}', methods: [GET], noAuth: true, timeout: 1}
+    - {path: /anything/admin, methods: [GET], jwt: {authentications: [{issuer: 'https://idp.example.com', jwksUri: 'https://idp.example.com/certs'}]}}
+"
+        ),
+        upstream.port,
+        &[
+            "--port",
+            &port.to_string(),
+            "--admin-port",
+            &admin.to_string(),
+        ],
+    );
     let path = dir.join("envoy.yaml");
     std::fs::write(&path, &yaml).unwrap();
     assert_envoy_validates(&path);
 
     // The JWKS cluster is there under the name the filter uses, with TLS for https.
-    let cfg: Value =
-        serde_json::to_value(serde_norway::from_str::<serde_norway::Value>(&yaml).unwrap())
-            .unwrap();
     let clusters = cfg["static_resources"]["clusters"].as_array().unwrap();
     let idp = clusters
         .iter()
@@ -607,4 +638,143 @@ fn rendered_authorization_policies_admit_only_the_gateway() {
         policies[1]["spec"]["selector"]["matchLabels"],
         serde_json::json!({"app": "static", "tier": "front"})
     );
+}
+
+/// `render` sets `routesSetUpstreamHeaders` and writes `x-forwarded-host` on the routes, as
+/// Kyma's VirtualService does, with the timeout the routes had already. A differential test: the
+/// same rendered bootstrap with the key turned off (the filter writes both headers) must show the
+/// upstream the same `x-forwarded-host` and the same timeout (Envoy's
+/// `x-envoy-expected-rq-timeout-ms`), whatever the client sent in those headers.
+#[test]
+fn rendered_routes_set_the_upstream_headers_as_the_filter_would() {
+    let upstream = Upstream::start();
+    let dir = scratch("render-upstream-headers");
+    let (_, rendered) = render_envoy(
+        &dir,
+        &(SHOP.to_owned()
+            + "    - {path: '/delay/{*}', methods: [GET], noAuth: true, timeout: 7}
+    - {path: '/anything/{**}', methods: [GET], noAuth: true}
+---
+apiVersion: gateway.kyma-project.io/v2
+kind: APIRule
+metadata: {name: wild, namespace: prod}
+spec:
+  hosts: ['*.wild.example.com']
+  gateway: kyma-system/kyma-gateway
+  service: {name: shop, namespace: prod, port: 8080}
+  timeout: 20
+  rules:
+    - {path: '/anything/{**}', methods: [GET], noAuth: true}
+"),
+        upstream.port,
+        &[],
+    );
+    let listener = "/static_resources/listeners/0";
+    let plugin = format!(
+        "{listener}/filter_chains/0/filters/0/typed_config/http_filters/0/typed_config/config/configuration/value"
+    );
+    let config: Value =
+        serde_json::from_str(rendered.pointer(&plugin).unwrap().as_str().unwrap()).unwrap();
+    assert_eq!(config["routesSetUpstreamHeaders"], true);
+
+    let start = |by_routes: bool| {
+        let mut cfg = rendered.clone();
+        let (port, admin) = (free_port(), free_port());
+        *cfg.pointer_mut(&format!("{listener}/address/socket_address/port_value"))
+            .unwrap() = port.into();
+        *cfg.pointer_mut("/admin/address/socket_address/port_value")
+            .unwrap() = admin.into();
+        // Envoy strips a client's `x-envoy-*` headers from external requests only; here the
+        // client on loopback is internal (as in-cluster callers may be to a gateway), so its
+        // `x-envoy-upstream-rq-timeout-ms` reaches the router, and only the filter overwrites it.
+        let hcm = cfg
+            .pointer_mut(&format!(
+                "{listener}/filter_chains/0/filters/0/typed_config"
+            ))
+            .unwrap();
+        hcm["use_remote_address"] = true.into();
+        hcm["internal_address_config"] =
+            serde_json::json!({"cidr_ranges": [{"address_prefix": "127.0.0.1", "prefix_len": 32}]});
+        let mut config = config.clone();
+        config["routesSetUpstreamHeaders"] = by_routes.into();
+        *cfg.pointer_mut(&plugin).unwrap() = config.to_string().into();
+        Envoy::start_raw(port, admin, &cfg, 1)
+    };
+    let (routes, filter) = (start(true), start(false));
+
+    // What the upstream was told: x-forwarded-host, and the timeout Envoy applied.
+    let seen = |envoy: &Envoy, host: &str, path: &str, headers: &[(&str, &str)]| {
+        let r = envoy.send("GET", host, path, headers, "");
+        assert_eq!(r.status, 200, "{host}{path}: {}", r.body);
+        let body: Value = serde_json::from_str(&r.body).unwrap();
+        let h = &body["headers"];
+        (
+            h["X-Forwarded-Host"].as_str().unwrap_or("-").to_owned(),
+            h["X-Envoy-Expected-Rq-Timeout-Ms"]
+                .as_str()
+                .unwrap_or("-")
+                .to_owned(),
+        )
+    };
+    // (host, path, what the client sends, what the upstream must see)
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        &'a [(&'a str, &'a str)],
+        (&'a str, &'a str),
+    );
+    let cases: [Case; 6] = [
+        (
+            "shop.example.com",
+            "/anything/a",
+            &[],
+            ("shop.example.com", "180000"),
+        ),
+        (
+            "shop.example.com",
+            "/delay/0",
+            &[],
+            ("shop.example.com", "7000"),
+        ),
+        (
+            "shop.example.com",
+            "/delay/0",
+            &[("x-envoy-upstream-rq-timeout-ms", "600000")],
+            ("shop.example.com", "7000"),
+        ),
+        (
+            "shop.example.com",
+            "/anything/b",
+            &[("x-forwarded-host", "evil.example.com")],
+            ("shop.example.com", "180000"),
+        ),
+        (
+            "a.wild.example.com",
+            "/anything/c",
+            &[],
+            ("a.wild.example.com", "20000"),
+        ),
+        (
+            "b.wild.example.com",
+            "/anything/d",
+            &[
+                ("x-forwarded-host", "evil.example.com"),
+                ("x-envoy-upstream-rq-timeout-ms", "1"),
+            ],
+            ("b.wild.example.com", "20000"),
+        ),
+    ];
+    for (host, path, headers, (forwarded, timeout)) in cases {
+        let by_routes = seen(&routes, host, path, headers);
+        assert_eq!(
+            by_routes,
+            (forwarded.to_owned(), timeout.to_owned()),
+            "routes: {host}{path} {headers:?}"
+        );
+        assert_eq!(
+            seen(&filter, host, path, headers),
+            by_routes,
+            "the filter's own writes: {host}{path} {headers:?}"
+        );
+    }
 }

@@ -85,6 +85,9 @@ fn run(set: &RuleSet, data: &[u8]) {
             non_utf8: &[],
             remote_address: "127.0.0.1:1",
             protocol: "HTTP/1.1",
+            sent_upstream_timeout: headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("x-envoy-upstream-rq-timeout-ms")),
         };
         let mut answers: HashMap<String, Answer> = HashMap::new();
         for _ in 0..3 {

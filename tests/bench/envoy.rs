@@ -615,9 +615,12 @@ fn wrk(dir: &std::path::Path, s: &Scenario, seconds: u64, connections: u32) -> S
 /// The filter's configuration for the throughput scenarios: `/open` (noAuth) and `/jwt` (a jwt
 /// rule with a required scope) on HOST, and an introspection rule on INTRO_HOST; `extra` keys
 /// are added at the top level.
+/// The filter as `apirule render` configures it: its routes set `x-forwarded-host` and the
+/// timeout, as Kyma's VirtualService does for the native stack (`extra` may turn that off).
 fn filter_config(idp: &Idp, extra: Value) -> String {
     let mut cfg = json!({
         "clusters": {idp.issuer(): "idp"},
+        "routesSetUpstreamHeaders": true,
         "apiRules": [{
             "apiVersion": "gateway.kyma-project.io/v2", "kind": "APIRule",
             "metadata": {"name": "bench", "namespace": "default"},
@@ -797,8 +800,21 @@ impl BenchEnvoy {
         };
         let mut clusters = vec![cluster("idp", idp_port)];
         if let Some(up) = upstream {
-            route = json!({"match": {"prefix": "/"}, "route": {"cluster": "upstream"}});
+            route = json!({"match": {"prefix": "/"}, "route": {"cluster": "upstream", "timeout": "180s"}});
             clusters.push(cluster("upstream", up));
+        }
+        // The route as Kyma's VirtualService writes it, for the native stacks and for the filter
+        // configured as `apirule render` configures it: `x-forwarded-host` set on the route.
+        let filter_cfg = match &kind {
+            Kind::Wasm(c) | Kind::Portable(c) | Kind::Module(_, c) => c.as_str(),
+            _ => "",
+        };
+        if matches!(kind, Kind::Native(..) | Kind::NativeCached(..))
+            || filter_cfg.contains("\"routesSetUpstreamHeaders\":true")
+        {
+            route["request_headers_to_add"] = json!([{
+                "header": {"key": "x-forwarded-host", "value": HOST},
+                "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}]);
         }
         let cfg = json!({
             "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},

@@ -121,6 +121,7 @@ fn time_decide(
         non_utf8: &[],
         remote_address: "",
         protocol: "",
+        sent_upstream_timeout: false,
     };
     let mut runs = Vec::new();
     for _ in 0..5 {

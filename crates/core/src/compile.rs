@@ -46,6 +46,8 @@ pub struct CompiledApiRule {
     /// Kyma v2 sets `x-forwarded-host` to the first host, or to the request's authority when that
     /// host is a wildcard.
     pub forwarded_host: Option<String>,
+    /// The routes set `x-forwarded-host` and the timeout (`routesSetUpstreamHeaders`).
+    pub upstream_by_routes: bool,
     pub rules: Vec<CompiledRule>,
     pub cors: CompiledCors,
 }
@@ -116,6 +118,7 @@ struct Registry<'c> {
     signing_keys: BTreeMap<String, Rc<SigningKey>>,
     defaults: &'c crate::config::OathkeeperDefaults,
     authorizers: Authorizers,
+    upstream_by_routes: bool,
 }
 
 impl Registry<'_> {
@@ -174,6 +177,7 @@ pub fn compile(config: &PluginConfig) -> Result<(RuleSet, Vec<Report>), ConfigEr
         defaults: &config.oathkeeper,
         authorizers: compile_providers(&config.extension_providers, &config.clusters)
             .map_err(|e| ConfigError(format!("plugin configuration: {e}")))?,
+        upstream_by_routes: config.routes_set_upstream_headers,
     };
     let mut reports = Vec::with_capacity(objects.len());
     let mut seen = std::collections::HashSet::new();
@@ -442,6 +446,7 @@ fn compile_api_rule(
             namespace: api_rule.namespace,
             source: api_rule.source,
             forwarded_host,
+            upstream_by_routes: registry.upstream_by_routes,
             rules,
             cors,
         },

@@ -186,6 +186,7 @@ mod tests {
             non_utf8: &[],
             remote_address: "",
             protocol: "",
+            sent_upstream_timeout: false,
         }
     }
 

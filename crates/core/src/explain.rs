@@ -57,6 +57,12 @@ fn trace_route(rules: &RuleSet, req: &Request<'_>, out: &mut Vec<String>) -> boo
             out.push(format!("  {what}: path {path} does not match"));
         } else {
             out.push(format!("  {what}: matches (timeout {} s)", r.timeout_s));
+            if api.upstream_by_routes {
+                out.push(
+                    "  the route sets x-forwarded-host and the timeout (routesSetUpstreamHeaders)"
+                        .into(),
+                );
+            }
             out.push(format!("access: {}", describe(&r.access)));
             matched = true;
             break;

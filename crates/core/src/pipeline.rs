@@ -234,8 +234,13 @@ fn run_line<P: Proxy>(
     } else {
         Reads::default()
     };
+    // Only where the routes set the timeout does the filter need to know (a header lookup in
+    // what the shell read already, or a host call for a host that left it out).
+    let sent_upstream_timeout = matched.api_rule.upstream_by_routes
+        && proxy.header(crate::decide::X_UPSTREAM_TIMEOUT).is_some();
     let request = Request {
         headers: &reads.headers,
+        sent_upstream_timeout,
         non_utf8: &reads.non_utf8,
         remote_address: &reads.remote_address,
         protocol: &reads.protocol,
@@ -508,6 +513,7 @@ mod tests {
     use super::*;
     use crate::compile::compile;
     use crate::config::PluginConfig;
+    use crate::decide::X_UPSTREAM_TIMEOUT;
     use crate::jwt::crypto::Software;
     use jwt_simple::prelude::*;
 
@@ -522,8 +528,13 @@ mod tests {
 
     /// A jwt rule on `/jwt`, a public rule on `/open`, and a RateLimit with response headers.
     fn rules() -> RuleSet {
+        rules_with("")
+    }
+
+    /// The same, with more top-level keys (`extra` is `"key": value, `).
+    fn rules_with(extra: &str) -> RuleSet {
         let json = format!(
-            r#"{{"apiRules": [{{"apiVersion": "gateway.kyma-project.io/v2", "kind": "APIRule",
+            r#"{{{extra}"apiRules": [{{"apiVersion": "gateway.kyma-project.io/v2", "kind": "APIRule",
                 "metadata": {{"name": "a", "namespace": "t"}},
                 "spec": {{"hosts": ["a.example.com"], "gateway": "kyma-system/kyma-gateway",
                          "service": {{"name": "s", "port": 80}},
@@ -606,8 +617,11 @@ mod tests {
         fn line(&mut self) -> Result<(String, String, String), Unreadable> {
             Ok(("a.example.com".into(), "GET".into(), self.path.clone()))
         }
-        fn header(&self, _: &str) -> Option<Vec<u8>> {
-            None
+        fn header(&self, name: &str) -> Option<Vec<u8>> {
+            self.headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone().into_bytes())
         }
         fn now_ms(&mut self) -> u64 {
             self.now
@@ -649,6 +663,70 @@ mod tests {
             Effect::Reply(d) => d.status,
             Effect::Park(..) => 1,
             Effect::Call(..) => 2,
+        }
+    }
+
+    fn writes(o: &Outcome) -> Vec<String> {
+        match &o.effect {
+            Effect::Allow { headers, .. } => {
+                headers.iter().map(|(k, v)| format!("{k}={v}")).collect()
+            }
+            _ => unreachable!("{o:?}"),
+        }
+    }
+
+    /// Where the routes set `x-forwarded-host` and the timeout, the filter writes neither, but a
+    /// client's own `x-envoy-upstream-rq-timeout-ms` is still overwritten with the rule's (the
+    /// router takes it over the route's timeout), also when the request was decided after
+    /// waiting for keys. Without the key, the filter writes both.
+    #[test]
+    fn routes_set_the_upstream_headers_but_never_a_clients_timeout() {
+        let key = Key::new("k1");
+        let token = key.token();
+        for by_routes in [false, true] {
+            let rules = rules_with(if by_routes {
+                r#""routesSetUpstreamHeaders": true, "#
+            } else {
+                ""
+            });
+            for sent in [false, true] {
+                let filter = [
+                    "x-forwarded-host=a.example.com",
+                    "x-envoy-upstream-rq-timeout-ms=180000",
+                ];
+                let expected: &[&str] = match (by_routes, sent) {
+                    (false, _) => &filter,
+                    (true, false) => &[],
+                    (true, true) => &filter[1..],
+                };
+                let mut w = Worker::new(&rules, "/open", None);
+                if sent {
+                    w.headers
+                        .push((X_UPSTREAM_TIMEOUT.into(), "3600000".into()));
+                }
+                assert_eq!(
+                    writes(&run(&rules, &mut w)),
+                    expected,
+                    "open, routes {by_routes}, sent {sent}"
+                );
+
+                let mut w = Worker::new(&rules, "/jwt", Some(&token));
+                if sent {
+                    w.headers.push((X_UPSTREAM_TIMEOUT.into(), "1".into()));
+                }
+                let Effect::Park(held, _) = run(&rules, &mut w).effect else {
+                    unreachable!()
+                };
+                let mut parking = Parking::default();
+                parking.park(7, *held, Answers::new(), w.now, 5_000);
+                let _ = w.auth.keys.install(0, &key.jwks(), w.now + 10);
+                let due = parking.due(&rules, &mut w.auth, &Software, w.now + 10);
+                assert_eq!(
+                    writes(&due[0].1),
+                    expected,
+                    "jwt resumed, routes {by_routes}, sent {sent}"
+                );
+            }
         }
     }
 

@@ -14,12 +14,40 @@ use serde_json::{json, Value};
 
 use crate::callout::Upstream;
 use crate::compile::{compile, Check, CompiledAccess, RuleSet, Status};
-use crate::config::model::{ApiRule, PathSpec, Service};
+use crate::config::model::{ApiRule, PathSpec, Rule, Service};
 use crate::config::{ConfigError, PluginConfig};
 use crate::validate::{check_object, Context};
 
 /// A valid APIRule and the gateway it is bound to.
 pub type Model = (ApiRule, Option<String>);
+
+/// The plugin configuration as rendered: its routes set `x-forwarded-host` and the timeouts, so
+/// the filter leaves them to the routes (`routesSetUpstreamHeaders`).
+fn routed(config_json: &Value) -> Value {
+    let mut config = config_json.clone();
+    if let Value::Object(m) = &mut config {
+        m.insert("routesSetUpstreamHeaders".into(), Value::Bool(true));
+    }
+    config
+}
+
+/// `x-forwarded-host` as Kyma's VirtualService sets it on every route: the APIRule's first host,
+/// or the request's own under a wildcard; the rule's own value where its header mutator writes
+/// one (an Envoy format string, as Kyma's VirtualService carries it). None where an Ory header
+/// mutator writes it: only the filter renders Go templates, and the route must not overwrite it.
+fn forwarded_host(api: &ApiRule, rule: &Rule) -> Option<String> {
+    let name = crate::decide::X_FORWARDED_HOST;
+    if rule.mutators.ory_writes_header(name) {
+        return None;
+    }
+    if let Some(own) = rule.mutators.istio_header(name) {
+        return Some(own.to_owned());
+    }
+    Some(match api.hosts.first() {
+        Some(h) if !h.starts_with("*.") => h.clone(),
+        _ => "%REQ(:AUTHORITY)%".into(),
+    })
+}
 
 /// The valid APIRules of a configuration, with their gateways, and the compiled rule set.
 pub fn models(config: &PluginConfig) -> Result<(Vec<Model>, RuleSet), ConfigError> {
@@ -210,7 +238,7 @@ pub fn istio(
         // serving is replaced (Istio >= 1.25 maps this to Envoy's FAIL_RELOAD; older proxies
         // fail closed).
         "failStrategy": "FAIL_RELOAD",
-        "pluginConfig": config_json,
+        "pluginConfig": routed(config_json),
     });
     if let Some(sum) = sha256 {
         spec["sha256"] = json!(sum);
@@ -227,12 +255,16 @@ pub fn istio(
             .iter()
             .filter_map(|r| {
                 let svc = r.service.as_ref()?;
+                let mut request = json!({"remove": METHOD_OVERRIDE_HEADERS});
+                if let Some(host) = forwarded_host(&api, r) {
+                    request["set"] = json!({crate::decide::X_FORWARDED_HOST: host});
+                }
                 Some(json!({
                     "name": format!("rule-{}", r.index),
                     "match": [{"uri": route_match(&r.path), "method": {"regex": methods_regex(r)}}],
                     "route": [{"destination": {"host": svc.fqdn(), "port": {"number": svc.port}}, "weight": 100}],
                     "timeout": format!("{}s", r.timeout_s),
-                    "headers": {"request": {"remove": METHOD_OVERRIDE_HEADERS}},
+                    "headers": {"request": request},
                 }))
             })
             .collect();
@@ -407,10 +439,17 @@ pub fn envoy(
                 "headers".into(),
                 json!([{"name": ":method", "string_match": {"safe_regex": {"regex": methods_regex(r)}}}]),
             );
-            routes.push(json!({
+            let mut route = json!({
                 "match": m,
                 "route": {"cluster": name, "timeout": format!("{}s", r.timeout_s)},
-            }));
+            });
+            if let Some(host) = forwarded_host(api, r) {
+                route["request_headers_to_add"] = json!([{
+                    "header": {"key": crate::decide::X_FORWARDED_HOST, "value": host},
+                    "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+                }]);
+            }
+            routes.push(route);
         }
         vhosts.push(
             json!({"name": format!("{}.{}", api.namespace, api.name), "domains": api.hosts,
@@ -467,7 +506,7 @@ pub fn envoy(
                                     "reload_config": {"backoff": {"base_interval": "0.5s", "max_interval": "10s"}},
                                     "vm_config": {"runtime": "envoy.wasm.runtime.v8", "code": {"local": {"filename": o.wasm}}},
                                     "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue",
-                                                      "value": config_json.to_string()}
+                                                      "value": routed(config_json).to_string()}
                                 }
                             }},
                             {"name": "envoy.filters.http.router", "typed_config": {
@@ -508,5 +547,61 @@ mod tests {
             .as_ref()
             .is_some_and(|r| r.is_match("/u/1") && !r.is_match("/u/1/2") && !r.is_match("/u/")));
         assert_eq!(route_match(&PathSpec::Any), json!({"prefix": "/"}));
+    }
+
+    /// Routes set Kyma's `x-forwarded-host` (the request's own under a wildcard), or the rule's
+    /// own value where its header mutator writes one; none where an Ory header mutator does (the
+    /// filter's write of its Go template must stand).
+    #[test]
+    fn routes_set_forwarded_host_or_the_rules_own() {
+        let json = json!({"apiRules": [
+            {"apiVersion": "gateway.kyma-project.io/v2", "kind": "APIRule",
+             "metadata": {"name": "a", "namespace": "t"},
+             "spec": {"hosts": ["a.example.com"], "gateway": "kyma-system/kyma-gateway",
+                      "service": {"name": "s", "port": 80},
+                      "rules": [
+                        {"path": "/plain", "methods": ["GET"], "noAuth": true},
+                        {"path": "/own", "methods": ["GET"],
+                         "jwt": {"authentications": [{"issuer": "https://idp", "jwksUri": "https://idp/jwks"}]},
+                         "request": {"headers": {"X-Forwarded-Host": "mine.example.com"}}}]}},
+            {"apiVersion": "gateway.kyma-project.io/v2", "kind": "APIRule",
+             "metadata": {"name": "w", "namespace": "t"},
+             "spec": {"hosts": ["*.wild.example.com"], "gateway": "kyma-system/kyma-gateway",
+                      "service": {"name": "s", "port": 80},
+                      "rules": [{"path": "/*", "methods": ["GET"], "noAuth": true}]}},
+            {"apiVersion": "gateway.kyma-project.io/v1beta1", "kind": "APIRule",
+             "metadata": {"name": "o", "namespace": "t"},
+             "spec": {"host": "o.example.com", "gateway": "kyma-system/kyma-gateway",
+                      "service": {"name": "s", "port": 80},
+                      "rules": [{"path": "/.*", "methods": ["GET"],
+                                 "accessStrategies": [{"handler": "noop"}],
+                                 "mutators": [{"handler": "header",
+                                               "config": {"headers": {"x-forwarded-host": "ory"}}}]}]}}
+        ]});
+        let config = PluginConfig::from_json(json.to_string().as_bytes())
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let docs =
+            istio(&json, &config, "oci://r/i:1", None).unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(
+            docs[0]["spec"]["pluginConfig"]["routesSetUpstreamHeaders"],
+            true
+        );
+        let set = |name: &str, i: usize| {
+            docs.iter()
+                .find(|d| d["metadata"]["name"] == name)
+                .map(|d| d["spec"]["http"][i]["headers"]["request"]["set"].clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(set("a", 0), json!({"x-forwarded-host": "a.example.com"}));
+        assert_eq!(
+            set("a", 1),
+            json!({"x-forwarded-host": "mine.example.com"}),
+            "the rule's own header wins"
+        );
+        assert_eq!(
+            set("w", 0),
+            json!({"x-forwarded-host": "%REQ(:AUTHORITY)%"})
+        );
+        assert_eq!(set("o", 0), Value::Null, "an Ory header mutator's too");
     }
 }

@@ -25,6 +25,9 @@ pub struct Request<'a> {
     /// `source.address` and `request.protocol`, for mutators (empty unless they are needed).
     pub remote_address: &'a str,
     pub protocol: &'a str,
+    /// The client sent `x-envoy-upstream-rq-timeout-ms` (known whether or not `headers` were
+    /// read): where the routes set the timeout, the filter must still overwrite the client's.
+    pub sent_upstream_timeout: bool,
 }
 
 /// A request kept while it waits for keys or a call's answer.
@@ -38,6 +41,7 @@ pub struct OwnedRequest {
     pub non_utf8: Vec<String>,
     pub remote_address: String,
     pub protocol: String,
+    pub sent_upstream_timeout: bool,
     /// When the request arrived (it waits for at most one key refetch after that).
     pub start_ms: u64,
 }
@@ -53,6 +57,7 @@ impl OwnedRequest {
             non_utf8: req.non_utf8.to_vec(),
             remote_address: req.remote_address.to_owned(),
             protocol: req.protocol.to_owned(),
+            sent_upstream_timeout: req.sent_upstream_timeout,
             start_ms,
         }
     }
@@ -67,6 +72,7 @@ impl OwnedRequest {
             non_utf8: &self.non_utf8,
             remote_address: &self.remote_address,
             protocol: &self.protocol,
+            sent_upstream_timeout: self.sent_upstream_timeout,
         }
     }
 }

@@ -408,6 +408,7 @@ mod tests {
             non_utf8: &[],
             remote_address: "",
             protocol: "",
+            sent_upstream_timeout: false,
         };
         let mut auth = set.auth_state();
         let mut env = auth.env(&crate::jwt::crypto::Software, answers, 0, 0);
@@ -554,6 +555,33 @@ mod tests {
                 .ok(),
             Some(204)
         );
+    }
+
+    /// An authorizer allowed to pass `x-envoy-*` headers upstream cannot set the upstream
+    /// timeout: the router would take its header over the route's, so the rule's overwrites it,
+    /// whether the filter or the routes set the timeout otherwise.
+    #[test]
+    fn an_authorizers_timeout_header_is_overwritten_with_the_rules() {
+        let config = CONFIG.replace(r#"["x-authz-*"]"#, r#"["x-authz-*", "x-envoy-*"]"#);
+        for extra in ["", r#""routesSetUpstreamHeaders": true, "#] {
+            let (set, _) = rules(&config.replacen('{', &format!("{{{extra}"), 1));
+            let allow = HashMap::from([(
+                "ext_authz:authz".to_owned(),
+                answer(Some(200), &[("x-envoy-upstream-rq-timeout-ms", "3600000")], ""),
+            )]);
+            let Ok((200, headers, _)) = run(&set, "/open", &[], &allow) else {
+                unreachable!("allowed")
+            };
+            let last = headers
+                .iter()
+                .rev()
+                .find(|(k, _)| k == "x-envoy-upstream-rq-timeout-ms");
+            assert_eq!(
+                last.map(|(_, v)| v.as_str()),
+                Some("180000"),
+                "{extra}: {headers:?}"
+            );
+        }
     }
 
     #[test]

@@ -86,6 +86,12 @@ pub struct PluginConfig {
     /// ingress gateway, `istio-system` with `app: istio-ingressgateway, istio: ingressgateway`).
     #[serde(default)]
     pub workload: Option<ratelimit::Workload>,
+    /// The routes set `x-forwarded-host` and each rule's timeout, as Kyma's VirtualService does
+    /// and as `apirule render` writes them (it sets this key): the filter leaves both headers to
+    /// them, two host calls fewer per allowed request. Default false: the filter writes them,
+    /// for routes that do not (one catch-all route, say).
+    #[serde(default)]
+    pub routes_set_upstream_headers: bool,
     /// Verified tokens remembered per worker (default 4096).
     #[serde(default, deserialize_with = "num::opt_u64")]
     pub token_cache_size: Option<u64>,

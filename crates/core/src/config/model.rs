@@ -105,6 +105,29 @@ pub struct Mutators {
     pub ory: Vec<(String, serde_json::Value)>,
 }
 
+impl Mutators {
+    /// The Istio-style value this rule writes into header `name` (names compare
+    /// case-insensitively; the last one is the one that stays).
+    pub fn istio_header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .rev()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// An Ory `header` mutator of this rule writes header `name`.
+    pub fn ory_writes_header(&self, name: &str) -> bool {
+        self.ory.iter().any(|(handler, config)| {
+            handler == "header"
+                && config
+                    .get("headers")
+                    .and_then(serde_json::Value::as_object)
+                    .is_some_and(|m| m.keys().any(|k| k.eq_ignore_ascii_case(name)))
+        })
+    }
+}
+
 /// A rule path as the user wrote it, classified by its dialect.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PathSpec {
