@@ -189,14 +189,7 @@ pub fn decide_matched<'a>(
         );
         response.set.extend(a.downstream.iter().cloned());
     }
-    // An authorizer's timeout header would win over the route's as a client's would.
-    let overwrite_timeout = req.sent_upstream_timeout
-        || set_headers
-            .iter()
-            .any(|(k, _): &(Cow<'_, str>, Cow<'_, str>)| {
-                k.eq_ignore_ascii_case(X_UPSTREAM_TIMEOUT)
-            });
-    set_headers.extend(upstream_headers(matched, req, overwrite_timeout));
+    push_upstream_headers(&mut set_headers, matched, req);
     if !matched.rule.mutators.is_empty() {
         match mutate(matched, req, &identity, env) {
             // A claim or a copied header with CR, LF or NUL would make Envoy refuse the request
@@ -331,32 +324,36 @@ pub fn route<'a>(rules: &'a RuleSet, req: &Request<'_>) -> Option<Matched<'a>> {
     Some(Matched { api_rule, rule })
 }
 
-/// `x-forwarded-host` and the rule's timeout, borrowed from the rule and the request. Where the
-/// routes set both (`routesSetUpstreamHeaders`), the route's `x-forwarded-host` overwrites
-/// whatever the request carries; but Envoy's router takes an `x-envoy-upstream-rq-timeout-ms`
-/// header over the route's timeout, so one the client or an authorizer put there
-/// (`overwrite_timeout`) is still overwritten.
-fn upstream_headers<'a>(
+/// `x-forwarded-host` and the rule's timeout, borrowed from the rule and the request, after what
+/// an authorizer wrote (`headers`). Where the routes set both (`routesSetUpstreamHeaders`), the
+/// route's `x-forwarded-host` overwrites whatever the request carries; but Envoy's router takes
+/// an `x-envoy-upstream-rq-timeout-ms` header over the route's timeout, so one the client or an
+/// authorizer put there is still overwritten.
+fn push_upstream_headers<'a>(
+    headers: &mut Vec<(Cow<'static, str>, Cow<'a, str>)>,
     m: Matched<'a>,
     req: &Request<'a>,
-    overwrite_timeout: bool,
-) -> impl Iterator<Item = (Cow<'static, str>, Cow<'a, str>)> {
+) {
     let by_filter = !m.api_rule.upstream_by_routes;
-    let forwarded = match &m.api_rule.forwarded_host {
-        Some(host) => Cow::Borrowed(host.as_str()),
-        None => Cow::Borrowed(req.authority),
-    };
-    let timeout = (
-        Cow::Borrowed(X_UPSTREAM_TIMEOUT),
-        Cow::Borrowed(m.rule.timeout_ms_header.as_str()),
-    );
-    let forwarded = (Cow::Borrowed(X_FORWARDED_HOST), forwarded);
-    [
-        by_filter.then_some(forwarded),
-        (by_filter || overwrite_timeout).then_some(timeout),
-    ]
-    .into_iter()
-    .flatten()
+    if by_filter {
+        let host = m
+            .api_rule
+            .forwarded_host
+            .as_deref()
+            .unwrap_or(req.authority);
+        headers.push((Cow::Borrowed(X_FORWARDED_HOST), Cow::Borrowed(host)));
+    }
+    if by_filter
+        || req.sent_upstream_timeout
+        || headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case(X_UPSTREAM_TIMEOUT))
+    {
+        headers.push((
+            Cow::Borrowed(X_UPSTREAM_TIMEOUT),
+            Cow::Borrowed(m.rule.timeout_ms_header.as_str()),
+        ));
+    }
 }
 
 /// Every header of `writes` may be set: a settable name and a value Envoy accepts.

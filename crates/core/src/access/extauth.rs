@@ -567,7 +567,11 @@ mod tests {
             let (set, _) = rules(&config.replacen('{', &format!("{{{extra}"), 1));
             let allow = HashMap::from([(
                 "ext_authz:authz".to_owned(),
-                answer(Some(200), &[("x-envoy-upstream-rq-timeout-ms", "3600000")], ""),
+                answer(
+                    Some(200),
+                    &[("x-envoy-upstream-rq-timeout-ms", "3600000")],
+                    "",
+                ),
             )]);
             let Ok((200, headers, _)) = run(&set, "/open", &[], &allow) else {
                 unreachable!("allowed")
