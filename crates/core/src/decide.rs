@@ -175,7 +175,12 @@ pub fn decide_matched<'a>(
         Err(Step::Deny(response)) => return deny(response),
         Err(Step::Wait(wait)) => return Decision::Pending(Pending { matched, wait }),
     };
-    let mut set_headers = Vec::with_capacity(2);
+    // Room for `x-forwarded-host` and the timeout, unless the routes set them.
+    let mut set_headers = Vec::with_capacity(if matched.api_rule.upstream_by_routes {
+        0
+    } else {
+        2
+    });
     let mut response = matched.api_rule.cors.response_edits(req);
     if let Identity::Authorized(a) = &identity {
         if !writable(a.upstream.iter().map(|(k, v)| (k.as_ref(), v.as_str()))) {

@@ -72,14 +72,14 @@ pub struct Reads {
     pub non_utf8: Vec<String>,
     pub remote_address: String,
     pub protocol: String,
-    pub scheme: String,
+    pub scheme: Cow<'static, str>,
 }
 
 /// The effects the pipeline needs while it runs, all synchronous: the shell implements them with
 /// host calls, `apirule explain` and the tests with values. No policy lives behind them.
 pub trait Proxy {
-    /// `:authority`, `:method`, `:path`.
-    fn line(&mut self) -> Result<(String, String, String), Unreadable>;
+    /// `:authority`, `:method`, `:path` (a common method need not be allocated).
+    fn line(&mut self) -> Result<(String, Cow<'static, str>, String), Unreadable>;
     /// One request header as bytes (a RateLimit bucket keyed on it).
     fn header(&self, name: &str) -> Option<Vec<u8>>;
     fn now_ms(&mut self) -> u64;
@@ -463,9 +463,13 @@ pub struct Offline<'r, 'e, 'k> {
 }
 
 impl Proxy for Offline<'_, '_, '_> {
-    fn line(&mut self) -> Result<(String, String, String), Unreadable> {
+    fn line(&mut self) -> Result<(String, Cow<'static, str>, String), Unreadable> {
         let r = self.request;
-        Ok((r.authority.into(), r.method.into(), r.path.into()))
+        Ok((
+            r.authority.into(),
+            r.method.to_owned().into(),
+            r.path.into(),
+        ))
     }
 
     fn header(&self, name: &str) -> Option<Vec<u8>> {
@@ -491,7 +495,7 @@ impl Proxy for Offline<'_, '_, '_> {
             non_utf8: r.non_utf8.to_vec(),
             remote_address: r.remote_address.into(),
             protocol: r.protocol.into(),
-            scheme: r.scheme.into(),
+            scheme: r.scheme.to_owned().into(),
         })
     }
 
@@ -614,7 +618,7 @@ mod tests {
     }
 
     impl Proxy for Worker {
-        fn line(&mut self) -> Result<(String, String, String), Unreadable> {
+        fn line(&mut self) -> Result<(String, Cow<'static, str>, String), Unreadable> {
             Ok(("a.example.com".into(), "GET".into(), self.path.clone()))
         }
         fn header(&self, name: &str) -> Option<Vec<u8>> {

@@ -5,6 +5,8 @@
 //! The request's headers, pseudo-headers included, come in one host call (each call is a VM exit,
 //! and each buffer the host hands over a VM entry to allocate it), read once per request.
 
+use std::borrow::Cow;
+
 use log::error;
 
 use apirule_core::access::AuthEnv;
@@ -52,6 +54,19 @@ impl<'s> HostProxy<'s> {
         };
         String::from_utf8(bytes.unwrap_or_default()).map_err(|_| Unreadable::NotText)
     }
+
+    /// The same for `:method` and `:scheme`, whose usual values need no allocation.
+    fn pseudo_token(&mut self, name: &str) -> Result<Cow<'static, str>, Unreadable> {
+        const COMMON: [&str; 9] = [
+            "GET", "POST", "https", "http", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS",
+        ];
+        if let Some(value) = self.block()?.get(name) {
+            if let Some(common) = COMMON.iter().find(|c| c.as_bytes() == value) {
+                return Ok(Cow::Borrowed(common));
+            }
+        }
+        self.pseudo(name).map(Cow::Owned)
+    }
 }
 
 /// The request's headers for the core: names must be text (Envoy's codecs only admit tokens,
@@ -91,10 +106,10 @@ fn property(path: &[&str]) -> String {
 }
 
 impl Proxy for HostProxy<'_> {
-    fn line(&mut self) -> Result<(String, String, String), Unreadable> {
+    fn line(&mut self) -> Result<(String, Cow<'static, str>, String), Unreadable> {
         Ok((
             self.pseudo(":authority")?,
-            self.pseudo(":method")?,
+            self.pseudo_token(":method")?,
             self.pseudo(":path")?,
         ))
     }
@@ -123,7 +138,7 @@ impl Proxy for HostProxy<'_> {
             reads.remote_address = property(&["source", "address"]);
             reads.protocol = property(&["request", "protocol"]);
         }
-        reads.scheme = self.pseudo(":scheme")?;
+        reads.scheme = self.pseudo_token(":scheme")?;
         Ok(reads)
     }
 
