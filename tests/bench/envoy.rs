@@ -805,13 +805,15 @@ impl BenchEnvoy {
         }
         // The route as Kyma's VirtualService writes it, for the native stacks and for the filter
         // configured as `apirule render` configures it: `x-forwarded-host` set on the route.
-        let filter_cfg = match &kind {
-            Kind::Wasm(c) | Kind::Portable(c) | Kind::Module(_, c) => c.as_str(),
-            _ => "",
+        let by_routes = match &kind {
+            Kind::Wasm(c) | Kind::Portable(c) | Kind::Module(_, c) => {
+                serde_json::from_str::<Value>(c)
+                    .is_ok_and(|v| v["routesSetUpstreamHeaders"] == true)
+            }
+            Kind::Native(..) | Kind::NativeCached(..) => true,
+            _ => false,
         };
-        if matches!(kind, Kind::Native(..) | Kind::NativeCached(..))
-            || filter_cfg.contains("\"routesSetUpstreamHeaders\":true")
-        {
+        if by_routes {
             route["request_headers_to_add"] = json!([{
                 "header": {"key": "x-forwarded-host", "value": HOST},
                 "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}]);

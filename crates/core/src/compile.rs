@@ -43,8 +43,8 @@ pub struct CompiledApiRule {
     pub name: String,
     pub namespace: String,
     pub source: Source,
-    /// Kyma v2 sets `x-forwarded-host` to the first host, or to the request's authority when that
-    /// host is a wildcard.
+    /// [`ApiRule::forwarded_host`](crate::config::model::ApiRule::forwarded_host): `None` sends
+    /// the request's authority.
     pub forwarded_host: Option<String>,
     /// The routes set `x-forwarded-host` and the timeout (`routesSetUpstreamHeaders`).
     pub upstream_by_routes: bool,
@@ -364,6 +364,7 @@ fn compile_api_rule(
     api_rule: ApiRule,
     registry: &mut Registry<'_>,
 ) -> Result<(CompiledApiRule, Vec<String>), Vec<Failure>> {
+    let forwarded_host = api_rule.forwarded_host().map(str::to_owned);
     let mut failures = Vec::new();
     let mut rules = Vec::with_capacity(api_rule.rules.len());
     for rule in api_rule.rules {
@@ -435,11 +436,6 @@ fn compile_api_rule(
     if !failures.is_empty() {
         return Err(failures);
     }
-    let forwarded_host = api_rule
-        .hosts
-        .first()
-        .filter(|h| !h.starts_with("*."))
-        .cloned();
     Ok((
         CompiledApiRule {
             name: api_rule.name,

@@ -43,10 +43,10 @@ fn forwarded_host(api: &ApiRule, rule: &Rule) -> Option<String> {
     if let Some(own) = rule.mutators.istio_header(name) {
         return Some(own.to_owned());
     }
-    Some(match api.hosts.first() {
-        Some(h) if !h.starts_with("*.") => h.clone(),
-        _ => "%REQ(:AUTHORITY)%".into(),
-    })
+    Some(
+        api.forwarded_host()
+            .map_or_else(|| "%REQ(:AUTHORITY)%".into(), str::to_owned),
+    )
 }
 
 /// The valid APIRules of a configuration, with their gateways, and the compiled rule set.

@@ -105,6 +105,17 @@ pub struct Mutators {
     pub ory: Vec<(String, serde_json::Value)>,
 }
 
+impl ApiRule {
+    /// The `x-forwarded-host` Kyma v2 sets: the first host; `None` when that is a wildcard, where
+    /// the request's own authority is sent.
+    pub fn forwarded_host(&self) -> Option<&str> {
+        self.hosts
+            .first()
+            .filter(|h| !h.starts_with("*."))
+            .map(String::as_str)
+    }
+}
+
 impl Mutators {
     /// The Istio-style value this rule writes into header `name` (names compare
     /// case-insensitively; the last one is the one that stays).
