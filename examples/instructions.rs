@@ -27,6 +27,7 @@ use apirule_core::jwt::foreign;
 use apirule_core::jwt::jwks::PublicKey;
 use apirule_core::jwt::jws::Jws;
 use apirule_core::pipeline::{run, Effect, Offline};
+use apirule_core::request::HeaderList;
 use base64::Engine;
 use jwt_simple::prelude::*;
 use serde_json::{json, Value};
@@ -370,9 +371,9 @@ fn run_scenario(name: &str, calls: Option<u64>) {
     };
     let pipeline = name.starts_with("pipeline");
     let host_signed = name.contains("by the host");
-    let headers: Vec<Vec<(String, String)>> = tokens
+    let headers: Vec<HeaderList> = tokens
         .iter()
-        .map(|t| vec![("authorization".to_owned(), format!("Bearer {t}"))])
+        .map(|t| HeaderList::of(&[("authorization", format!("Bearer {t}"))]))
         .collect();
     let answers = Default::default();
     let mut i = 0;

@@ -3,6 +3,7 @@
 use apirule_core::compile::{compile, Status};
 use apirule_core::decide::Request;
 use apirule_core::jwt::crypto::Software;
+use apirule_core::request::HeaderList;
 use apirule_core::validate::describe;
 use serde::Serialize;
 
@@ -85,12 +86,13 @@ pub fn run(args: &ExplainArgs) -> Result<i32, String> {
         }
         let answers = Default::default();
         let mut env = auth.env(&Software, &answers, now_ms, now_ms);
+        let headers = HeaderList::of(&args.headers);
         let req = Request {
             authority,
             method,
             path: &path,
             scheme,
-            headers: &args.headers,
+            headers: &headers,
             non_utf8: &[],
             remote_address: "127.0.0.1:0",
             protocol: "HTTP/1.1",

@@ -27,6 +27,7 @@ use apirule_core::decide::{decide, Decision, Request, Wait};
 use apirule_core::jwt::cache::TokenCache;
 use apirule_core::jwt::crypto::Software;
 use apirule_core::jwt::keystore::KeyStore;
+use apirule_core::request::HeaderList;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jwt_simple::prelude::*;
@@ -361,7 +362,7 @@ fn run(
     token: &str,
     now_ms: u64,
 ) -> String {
-    let headers = vec![("authorization".to_owned(), format!("Bearer {token}"))];
+    let headers = HeaderList::of(&[("authorization", format!("Bearer {token}"))]);
     let req = Request {
         authority: host,
         method: "GET",

@@ -11,6 +11,7 @@ use apirule_core::compile::{compile, RuleSet, Status};
 use apirule_core::config::PluginConfig;
 use apirule_core::decide::{decide, Decision, Request, Wait};
 use apirule_core::jwt::crypto::Software;
+use apirule_core::request::HeaderList;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jwt_simple::prelude::*;
@@ -27,7 +28,7 @@ fn rules(cfg: Value) -> RuleSet {
     set
 }
 
-fn req<'a>(host: &'a str, path: &'a str, headers: &'a [(String, String)]) -> Request<'a> {
+fn req<'a>(host: &'a str, path: &'a str, headers: &'a HeaderList) -> Request<'a> {
     Request {
         authority: host,
         method: "GET",
@@ -100,7 +101,7 @@ fn istio_cookie_value_with_comma_or_space_is_refused() {
         {"path": "/p", "methods": ["GET"], "noAuth": true,
          "request": {"cookies": {"tenant": "%REQ(x-tenant)%", "user": "bob"}}}))]}));
     for evil in ["a,user=admin", "a user=admin"] {
-        let hs = vec![("x-tenant".to_owned(), evil.to_owned())];
+        let hs = HeaderList::of(&[("x-tenant", evil)]);
         let mut st = set.auth_state();
         match run(
             &set,
@@ -127,7 +128,7 @@ fn query_get_does_not_copy_lossy_bytes() {
     match run(
         &set,
         &mut st,
-        &req("old.example.com", "/q?q=%E9", &[]),
+        &req("old.example.com", "/q?q=%E9", &HeaderList::new()),
         &HashMap::new(),
     ) {
         Out::Allow(h) => {
@@ -179,7 +180,7 @@ fn id_token_mint_cache_respects_the_signing_key() {
     let auth = |st: &mut AuthState, path: &str| match run(
         &set,
         st,
-        &req("old.example.com", path, &[]),
+        &req("old.example.com", path, &HeaderList::new()),
         &HashMap::new(),
     ) {
         Out::Allow(h) => header(&h, "authorization").unwrap(),
@@ -222,7 +223,7 @@ fn ok(body: &str) -> Answer {
 #[test]
 fn client_credentials_cache_respects_the_secret() {
     let set = introspection_rules("right", "wrong");
-    let hs = vec![("authorization".to_owned(), "Bearer opaque-token".to_owned())];
+    let hs = HeaderList::of(&[("authorization", "Bearer opaque-token")]);
     let mut st = set.auth_state();
     let mut answers = HashMap::new();
     for _ in 0..3 {
@@ -264,7 +265,7 @@ fn client_credentials_cache_respects_the_secret() {
 #[test]
 fn client_credentials_expires_in_huge_does_not_panic() {
     let set = introspection_rules("s", "s");
-    let hs = vec![("authorization".to_owned(), "Bearer opaque-token".to_owned())];
+    let hs = HeaderList::of(&[("authorization", "Bearer opaque-token")]);
     let mut st = set.auth_state();
     let mut answers = HashMap::new();
     if let Out::Call(c) = run(&set, &mut st, &req("old.example.com", "/a", &hs), &answers) {

@@ -12,6 +12,7 @@ use apirule_core::compile::{compile, RuleSet};
 use apirule_core::config::PluginConfig;
 use apirule_core::decide::{decide, Decision, Request, Wait};
 use apirule_core::jwt::crypto::Software;
+use apirule_core::request::HeaderList;
 use libfuzzer_sys::fuzz_target;
 
 const CONFIG: &str = r#"{
@@ -70,7 +71,7 @@ fn run(set: &RuleSet, data: &[u8]) {
     for id in 0..state.keys.len() {
         let _ = state.keys.install(id, jwks().as_bytes(), 1_000);
     }
-    let headers = vec![("authorization".to_owned(), auth.to_owned())];
+    let headers = HeaderList::of(&[("authorization", auth)]);
     for (host, path) in [
         ("a.fuzz.test", "/jwt"),
         ("b.fuzz.test", "/intro"),

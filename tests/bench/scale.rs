@@ -9,6 +9,7 @@ use apirule_core::compile::compile;
 use apirule_core::config::PluginConfig;
 use apirule_core::decide::{decide, Decision, Request};
 use apirule_core::jwt::crypto::Software;
+use apirule_core::request::HeaderList;
 use serde_json::{json, Value};
 
 use super::common::*;
@@ -112,12 +113,13 @@ fn time_decide(
         auth.keys.install(0, body, now_ms).unwrap();
     }
     let answers = Default::default();
+    let headers = HeaderList::of(headers);
     let req = Request {
         authority: host,
         method: "GET",
         path,
         scheme: "http",
-        headers,
+        headers: &headers,
         non_utf8: &[],
         remote_address: "",
         protocol: "",

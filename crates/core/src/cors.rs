@@ -176,7 +176,7 @@ impl CompiledCors {
 mod tests {
     use super::*;
 
-    fn req<'a>(method: &'a str, headers: &'a [(String, String)]) -> Request<'a> {
+    fn req<'a>(method: &'a str, headers: &'a crate::request::HeaderList) -> Request<'a> {
         Request {
             authority: "a",
             method,

@@ -430,11 +430,7 @@ mod tests {
             method,
             path,
             scheme: "http",
-            headers: &[],
-            non_utf8: &[],
-            remote_address: "",
-            protocol: "",
-            sent_upstream_timeout: false,
+            ..Request::default()
         }
     }
 

@@ -39,11 +39,9 @@ pub mod request;
 pub mod response;
 pub mod validate;
 
-/// Request or response headers for unit tests, from `(name, value)` pairs.
+/// Request or response headers for unit tests, from `(name, value)` pairs: a request's
+/// [`request::HeaderList`] or owned pairs, whichever the test compares with.
 #[cfg(test)]
-pub(crate) fn test_headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
+pub(crate) fn test_headers<T: From<request::HeaderList>>(pairs: &[(&str, &str)]) -> T {
+    T::from(request::HeaderList::of(pairs))
 }

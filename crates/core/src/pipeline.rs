@@ -18,7 +18,7 @@ use crate::cors::ResponseEdits;
 use crate::decide::{admit, decide, decide_matched, Admission, Decision, Matched, Wait};
 use crate::jwt::crypto::Crypto;
 use crate::ratelimit::{BucketRef, Limit, Taken};
-use crate::request::{path_without_query, OwnedRequest, Request};
+use crate::request::{path_without_query, HeaderList, OwnedRequest, Request};
 use crate::response::{Deny, DenyReason, Headers};
 
 /// Answers to a request's calls, by [`CallRequest::key`].
@@ -67,7 +67,7 @@ impl Needs {
 /// The parts of a request the proxy reads on demand: nothing for a plain public rule.
 #[derive(Debug, Default)]
 pub struct Reads {
-    pub headers: Vec<(String, String)>,
+    pub headers: HeaderList,
     /// Names (lowercase) of headers whose value was not UTF-8 (decoded lossily, never trusted).
     pub non_utf8: Vec<String>,
     pub remote_address: String,
@@ -85,6 +85,8 @@ pub trait Proxy {
     fn now_ms(&mut self) -> u64;
     /// Takes one token from `bucket`, shared by all workers; `None`: the draw could not be made.
     fn draw(&mut self, bucket: BucketRef<'_>, now_ms: u64) -> Option<Taken>;
+    /// What `needs` asks for. The proxy may hand over its own copy of the headers: [`Proxy::header`]
+    /// is asked before, not after.
     fn read(&mut self, needs: Needs) -> Result<Reads, Unreadable>;
     /// Runs `f` with this worker's keys, caches and crypto; `None`: they are in use (a re-entered
     /// callback), and the request fails closed.
@@ -226,6 +228,11 @@ fn run_line<P: Proxy>(
             }
         }
     }
+    // Only where the routes set the timeout does the filter need to know (a header lookup in
+    // what the shell read already, or a host call for a host that left it out). Asked before
+    // `read`, which may hand the shell's copy of the headers over.
+    let sent_upstream_timeout = matched.api_rule.upstream_by_routes
+        && proxy.header(crate::decide::X_UPSTREAM_TIMEOUT).is_some();
     let reads = if needs.any() {
         match proxy.read(needs) {
             Ok(reads) => reads,
@@ -234,10 +241,6 @@ fn run_line<P: Proxy>(
     } else {
         Reads::default()
     };
-    // Only where the routes set the timeout does the filter need to know (a header lookup in
-    // what the shell read already, or a host call for a host that left it out).
-    let sent_upstream_timeout = matched.api_rule.upstream_by_routes
-        && proxy.header(crate::decide::X_UPSTREAM_TIMEOUT).is_some();
     let request = Request {
         headers: &reads.headers,
         sent_upstream_timeout,
@@ -491,7 +494,7 @@ impl Proxy for Offline<'_, '_, '_> {
     fn read(&mut self, _needs: Needs) -> Result<Reads, Unreadable> {
         let r = self.request;
         Ok(Reads {
-            headers: r.headers.to_vec(),
+            headers: r.headers.clone(),
             non_utf8: r.non_utf8.to_vec(),
             remote_address: r.remote_address.into(),
             protocol: r.protocol.into(),
@@ -595,7 +598,7 @@ mod tests {
     /// another worker has published (installed by `sync_keys`).
     struct Worker {
         path: String,
-        headers: Vec<(String, String)>,
+        headers: HeaderList,
         auth: AuthState,
         draws: usize,
         published: Option<Vec<u8>>,
@@ -607,7 +610,7 @@ mod tests {
             Worker {
                 path: path.into(),
                 headers: token
-                    .map(|t| vec![("authorization".to_owned(), format!("Bearer {t}"))])
+                    .map(|t| HeaderList::of(&[("authorization", format!("Bearer {t}"))]))
                     .unwrap_or_default(),
                 auth: rules.auth_state(),
                 draws: 0,
@@ -622,10 +625,9 @@ mod tests {
             Ok(("a.example.com".into(), "GET".into(), self.path.clone()))
         }
         fn header(&self, name: &str) -> Option<Vec<u8>> {
-            self.headers
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.clone().into_bytes())
+            crate::request::header_values(&self.headers, name)
+                .next()
+                .map(|v| v.as_bytes().to_vec())
         }
         fn now_ms(&mut self) -> u64 {
             self.now
@@ -705,8 +707,7 @@ mod tests {
                 };
                 let mut w = Worker::new(&rules, "/open", None);
                 if sent {
-                    w.headers
-                        .push((X_UPSTREAM_TIMEOUT.into(), "3600000".into()));
+                    w.headers.push(X_UPSTREAM_TIMEOUT, "3600000");
                 }
                 assert_eq!(
                     writes(&run(&rules, &mut w)),
@@ -716,7 +717,7 @@ mod tests {
 
                 let mut w = Worker::new(&rules, "/jwt", Some(&token));
                 if sent {
-                    w.headers.push((X_UPSTREAM_TIMEOUT.into(), "1".into()));
+                    w.headers.push(X_UPSTREAM_TIMEOUT, "1");
                 }
                 let Effect::Park(held, _) = run(&rules, &mut w).effect else {
                     unreachable!()

@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 
 /// The parts of a request the decision reads. Borrowed from the shell; nothing is copied.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
     /// `:authority` as received (port and case are normalised here).
     pub authority: &'a str,
@@ -17,7 +17,7 @@ pub struct Request<'a> {
     /// All request headers but the pseudo-headers, which are the fields above (lower-case names,
     /// repeated headers repeated). The shell reads them only when the matched rule needs them;
     /// empty otherwise.
-    pub headers: &'a [(String, String)],
+    pub headers: &'a HeaderList,
     /// Names (lower case) of headers whose value was not UTF-8. `headers` holds those values
     /// decoded lossily, so they can be found, but they are never copied anywhere (a mutator or
     /// an authorizer would get other bytes than the client sent) and never taken as an origin.
@@ -30,6 +30,130 @@ pub struct Request<'a> {
     pub sent_upstream_timeout: bool,
 }
 
+static NO_HEADERS: HeaderList = HeaderList::new();
+
+impl Default for Request<'_> {
+    fn default() -> Self {
+        Request {
+            authority: "",
+            method: "",
+            path: "",
+            scheme: "",
+            headers: &NO_HEADERS,
+            non_utf8: &[],
+            remote_address: "",
+            protocol: "",
+            sent_upstream_timeout: false,
+        }
+    }
+}
+
+/// A request's headers (pseudo-headers aside) as one text and the place of each name and value
+/// in it, in the order received, repeated names repeated. The shell hands over the host's buffer
+/// as it came (one allocation for the whole map, none per header) with [`HeaderList::over`];
+/// where that buffer is not all text, and in tests and the CLI, one is built with
+/// [`HeaderList::push`].
+#[derive(Clone, Default)]
+pub struct HeaderList {
+    text: String,
+    /// (name start, name end, value start, value end) in `text`, each on a character boundary.
+    spans: Vec<[usize; 4]>,
+}
+
+impl HeaderList {
+    pub const fn new() -> HeaderList {
+        HeaderList {
+            text: String::new(),
+            spans: Vec::new(),
+        }
+    }
+
+    /// A list over `text` as the shell read it, with the spans of each (name, value) in it;
+    /// `None` when a span is not a slice of `text` (the host's sizes disagree with its bytes).
+    pub fn over(text: String, spans: Vec<[usize; 4]>) -> Option<HeaderList> {
+        let fits = |a: usize, b: usize| text.get(a..b).is_some();
+        if spans.iter().all(|&[a, b, c, d]| fits(a, b) && fits(c, d)) {
+            Some(HeaderList { text, spans })
+        } else {
+            None
+        }
+    }
+
+    /// The list of these pairs, in this order.
+    pub fn of<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> HeaderList {
+        let mut list = HeaderList::new();
+        for (k, v) in pairs {
+            list.push(k.as_ref(), v.as_ref());
+        }
+        list
+    }
+
+    pub fn push(&mut self, name: &str, value: &str) {
+        let a = self.text.len();
+        self.text.push_str(name);
+        let b = self.text.len();
+        self.text.push_str(value);
+        self.spans.push([a, b, b, self.text.len()]);
+    }
+
+    /// Every (name, value), in the order received.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + Clone + '_ {
+        // `over` and `push` made every span a slice of `text`.
+        self.spans.iter().map(|&[a, b, c, d]| {
+            (
+                self.text.get(a..b).unwrap_or_default(),
+                self.text.get(c..d).unwrap_or_default(),
+            )
+        })
+    }
+
+    /// Every value of `name` (any case): names compared as bytes, only matches sliced as text.
+    pub fn values<'a, 'n>(
+        &'a self,
+        name: &'n str,
+    ) -> impl Iterator<Item = &'a str> + Clone + use<'a, 'n> {
+        let bytes = self.text.as_bytes();
+        self.spans
+            .iter()
+            .filter(move |&&[a, b, ..]| {
+                bytes
+                    .get(a..b)
+                    .is_some_and(|k| k.eq_ignore_ascii_case(name.as_bytes()))
+            })
+            .map(|&[.., c, d]| self.text.get(c..d).unwrap_or_default())
+    }
+
+    /// The pairs, owned (a test's expectation).
+    pub fn to_pairs(&self) -> Vec<(String, String)> {
+        self.iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    }
+}
+
+/// The pairs only: the rest of the shell's buffer holds the pseudo-headers, and `:path` may
+/// carry a token in its query.
+impl std::fmt::Debug for HeaderList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// The same pairs in the same order, wherever they sit in the text.
+impl PartialEq for HeaderList {
+    fn eq(&self, other: &HeaderList) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for HeaderList {}
+
+impl From<HeaderList> for Vec<(String, String)> {
+    fn from(list: HeaderList) -> Self {
+        list.to_pairs()
+    }
+}
+
 /// A request kept while it waits for keys or a call's answer.
 #[derive(Debug, Clone, Default)]
 pub struct OwnedRequest {
@@ -37,7 +161,7 @@ pub struct OwnedRequest {
     pub method: String,
     pub path: String,
     pub scheme: String,
-    pub headers: Vec<(String, String)>,
+    pub headers: HeaderList,
     pub non_utf8: Vec<String>,
     pub remote_address: String,
     pub protocol: String,
@@ -53,7 +177,7 @@ impl OwnedRequest {
             method: req.method.to_owned(),
             path: req.path.to_owned(),
             scheme: req.scheme.to_owned(),
-            headers: req.headers.to_vec(),
+            headers: req.headers.clone(),
             non_utf8: req.non_utf8.to_vec(),
             remote_address: req.remote_address.to_owned(),
             protocol: req.protocol.to_owned(),
@@ -89,28 +213,10 @@ pub fn path_without_query(path: &str) -> &str {
 
 /// Every value of a header (names compared case-insensitively; Envoy lower-cases them anyway).
 pub fn header_values<'a, 'n>(
-    headers: &'a [(String, String)],
+    headers: &'a HeaderList,
     name: &'n str,
-) -> HeaderValues<'a, 'n> {
-    HeaderValues {
-        iter: headers.iter(),
-        name,
-    }
-}
-
-pub struct HeaderValues<'a, 'n> {
-    iter: std::slice::Iter<'a, (String, String)>,
-    name: &'n str,
-}
-
-impl<'a> Iterator for HeaderValues<'a, '_> {
-    type Item = &'a str;
-    fn next(&mut self) -> Option<&'a str> {
-        self.iter
-            .by_ref()
-            .find(|(k, _)| k.eq_ignore_ascii_case(self.name))
-            .map(|(_, v)| v.as_str())
-    }
+) -> impl Iterator<Item = &'a str> + Clone + use<'a, 'n> {
+    headers.values(name)
 }
 
 /// The first value of a header as the proxy's header map answers it (`proxy_get_header_map_value`):
@@ -156,7 +262,7 @@ impl<'a> Iterator for QueryValues<'a, '_> {
 
 /// The first value of a cookie, read as Go's `Request.Cookie` reads it (Oathkeeper's
 /// `token_from.cookie`): malformed parts are skipped, not guessed at.
-pub fn cookie_value<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub fn cookie_value<'a>(headers: &'a HeaderList, name: &str) -> Option<&'a str> {
     crate::headers::parse_cookies(header_values(headers, "cookie"))
         .into_iter()
         .find(|(k, _)| *k == name)
@@ -226,7 +332,9 @@ fn hex(c: u8) -> Option<u8> {
 mod tests {
     use super::*;
 
-    use crate::test_headers as h;
+    fn h(pairs: &[(&str, &str)]) -> HeaderList {
+        HeaderList::of(pairs)
+    }
 
     #[test]
     fn extraction() {
@@ -268,6 +376,26 @@ mod tests {
         assert_eq!(first_header(&req, "X-PLAN"), Some("basic"));
         assert_eq!(first_header(&req, ":protocol"), None);
         assert_eq!(first_header(&req, "host"), None);
+    }
+
+    /// A list over a shell's buffer takes only spans that are slices of it; pairs read back in
+    /// order, repeated names repeated, as pushed ones do.
+    #[test]
+    fn a_header_list_reads_its_spans_and_refuses_others() {
+        let text = "  x-a\0caf\u{e9}\0x-a\0b\0".to_owned();
+        let list = HeaderList::over(text.clone(), vec![[2, 5, 6, 11], [12, 15, 16, 17]]);
+        let list = list.unwrap_or_default();
+        assert_eq!(
+            header_values(&list, "X-A").collect::<Vec<_>>(),
+            ["caf\u{e9}", "b"]
+        );
+        assert_eq!(
+            list.to_pairs(),
+            HeaderList::of(&[("x-a", "caf\u{e9}"), ("x-a", "b")]).to_pairs()
+        );
+        for bad in [[2, 5, 6, 10], [2, 5, 6, 99], [5, 2, 6, 11], [2, 5, 11, 6]] {
+            assert_eq!(HeaderList::over(text.clone(), vec![bad]), None, "{bad:?}");
+        }
     }
 
     /// The same cut as a search for either character, on paths with multi-byte characters.

@@ -376,6 +376,33 @@ impl Block {
         })
     }
 
+    /// The buffer as text, with the spans of each pair in it, when it is all UTF-8 and every
+    /// span starts and ends on a character; otherwise the same pairs as a block. The sizes
+    /// before the first name are blanked first: they are binary, and the spans replace them.
+    pub fn into_text(mut self) -> Result<(String, Vec<[usize; 4]>), Block> {
+        let start = self.spans.first().map_or(self.bytes.len(), |s| s[0]);
+        if let Some(sizes) = self.bytes.get_mut(..start) {
+            sizes.fill(b' ');
+        }
+        let bytes = match String::from_utf8(self.bytes) {
+            Ok(text)
+                if self
+                    .spans
+                    .iter()
+                    .flatten()
+                    .all(|&i| text.is_char_boundary(i)) =>
+            {
+                return Ok((text, self.spans))
+            }
+            Ok(text) => text.into_bytes(),
+            Err(e) => e.into_bytes(),
+        };
+        Err(Block {
+            bytes,
+            spans: self.spans,
+        })
+    }
+
     /// Every pair, copied (a call's answer, kept past the callback).
     pub fn to_owned_pairs(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
         self.pairs()

@@ -3,7 +3,8 @@
 //! what the pipeline decides is carried out by `perform.rs`.
 //!
 //! The request's headers, pseudo-headers included, come in one host call (each call is a VM exit,
-//! and each buffer the host hands over a VM entry to allocate it), read once per request.
+//! and each buffer the host hands over a VM entry to allocate it), read once per request, and
+//! that buffer is what the core reads them from.
 
 use std::borrow::Cow;
 
@@ -12,6 +13,7 @@ use log::error;
 use apirule_core::access::AuthEnv;
 use apirule_core::pipeline::{Answers, Needs, Proxy, Reads, Unreadable};
 use apirule_core::ratelimit::{BucketRef, Taken};
+use apirule_core::request::HeaderList;
 
 use super::host::{self, Block, Map};
 use super::jwks;
@@ -69,31 +71,37 @@ impl<'s> HostProxy<'s> {
     }
 }
 
-/// The request's headers for the core: names must be text (Envoy's codecs only admit tokens,
-/// but the ABI promises nothing); a value that is not UTF-8 (obs-text, legal in HTTP) is decoded
-/// lossily and its name listed, so the core can find it but never copies or trusts it.
-/// Pseudo-headers are left out: the core has them as the request line and scheme, and neither
-/// an authorizer nor a mutator template sees them as headers (Oathkeeper's Go `http.Header`
-/// never holds them); copying them cost four allocations per request.
-fn request_headers(block: &Block, reads: &mut Reads) -> Result<(), Unreadable> {
-    let pairs = block.pairs();
-    reads.headers.reserve(pairs.len());
-    for (name, value) in pairs {
+/// The request's headers for the core, pseudo-headers left out: the core has them as the
+/// request line and scheme, and neither an authorizer nor a mutator template sees them as
+/// headers (Oathkeeper's Go `http.Header` never holds them).
+///
+/// When the whole map is text (always, from Envoy's codecs) the host's buffer becomes the list
+/// as it is: no copy and no allocation per header. Otherwise names must be text (the ABI promises
+/// nothing), and a value that is not UTF-8 (obs-text, legal in HTTP) is decoded lossily and its
+/// name listed, so the core can find it but never copies or trusts it.
+fn request_headers(block: Block, reads: &mut Reads) -> Result<(), Unreadable> {
+    let block = match block.into_text() {
+        Ok((text, mut spans)) => {
+            spans.retain(|&[a, b, ..]| !text.get(a..b).is_some_and(|n| n.starts_with(':')));
+            // `into_text` checked the spans already: this cannot fail, and would fail closed.
+            reads.headers = HeaderList::over(text, spans).ok_or(Unreadable::Host)?;
+            return Ok(());
+        }
+        Err(block) => block,
+    };
+    for (name, value) in block.pairs() {
         let name = std::str::from_utf8(name).map_err(|_| Unreadable::NotText)?;
         if name.starts_with(':') {
             continue;
         }
-        let value = match std::str::from_utf8(value) {
-            Ok(v) => v.to_owned(),
-            Err(_) => {
-                let lower = name.to_ascii_lowercase();
-                if !reads.non_utf8.contains(&lower) {
-                    reads.non_utf8.push(lower);
-                }
-                String::from_utf8_lossy(value).into_owned()
+        let value = String::from_utf8_lossy(value);
+        if let Cow::Owned(_) = value {
+            let lower = name.to_ascii_lowercase();
+            if !reads.non_utf8.contains(&lower) {
+                reads.non_utf8.push(lower);
             }
-        };
-        reads.headers.push((name.to_owned(), value));
+        }
+        reads.headers.push(name, &value);
     }
     Ok(())
 }
@@ -129,16 +137,23 @@ impl Proxy for HostProxy<'_> {
         super::ratelimit::draw(bucket, now_ms)
     }
 
+    /// Hands the header map over to the core: after it, [`Proxy::header`] asks the host, and
+    /// [`Proxy::line`] would read the map again (the pipeline calls neither).
     fn read(&mut self, needs: Needs) -> Result<Reads, Unreadable> {
-        let mut reads = Reads::default();
-        if needs.headers {
-            request_headers(self.block()?, &mut reads)?;
-        }
+        let mut reads = Reads {
+            scheme: self.pseudo_token(":scheme")?,
+            ..Reads::default()
+        };
         if needs.connection {
             reads.remote_address = property(&["source", "address"]);
             reads.protocol = property(&["request", "protocol"]);
         }
-        reads.scheme = self.pseudo_token(":scheme")?;
+        if needs.headers {
+            self.block()?;
+            if let Some(Ok(block)) = self.block.take() {
+                request_headers(block, &mut reads)?;
+            }
+        }
         Ok(reads)
     }
 
@@ -159,6 +174,118 @@ impl Proxy for HostProxy<'_> {
         let n = with_state(self.shared, |s| s.auth.keys.len()).unwrap_or(0);
         for id in 0..n {
             jwks::sync(self.shared, id, now_ms);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::encode_pairs;
+
+    type Seen = Result<(Vec<(String, String)>, Vec<String>), Unreadable>;
+
+    /// What the core was given before it read the host's buffer in place: every pair copied,
+    /// values that are not UTF-8 decoded lossily and named.
+    fn copied(block: &Block) -> Seen {
+        let mut headers = Vec::new();
+        let mut non_utf8: Vec<String> = Vec::new();
+        for (name, value) in block.pairs() {
+            let name = std::str::from_utf8(name).map_err(|_| Unreadable::NotText)?;
+            if name.starts_with(':') {
+                continue;
+            }
+            if std::str::from_utf8(value).is_err() && !non_utf8.contains(&name.to_ascii_lowercase())
+            {
+                non_utf8.push(name.to_ascii_lowercase());
+            }
+            headers.push((name.to_owned(), String::from_utf8_lossy(value).into_owned()));
+        }
+        Ok((headers, non_utf8))
+    }
+
+    fn handed(block: Block) -> Seen {
+        let mut reads = Reads::default();
+        request_headers(block, &mut reads)?;
+        Ok((reads.headers.to_pairs(), reads.non_utf8))
+    }
+
+    /// Differential: for maps of every mix of names and values (pseudo-headers, multi-byte and
+    /// broken UTF-8), and every single-byte corruption of some of them (sizes, separators, text),
+    /// the core sees exactly what copying each pair gave it.
+    #[test]
+    fn the_hosts_buffer_reads_as_every_pair_copied() {
+        let names = ["x-a", ":path", "Authorization", "caf\u{e9}", ":authority"];
+        let values: [&[u8]; 7] = [
+            b"",
+            b"v",
+            "caf\u{e9}".as_bytes(),
+            b"caf\xe9",
+            b"\xff\xfe",
+            "\u{65e5}\u{672c}".as_bytes(),
+            b"Bearer a.b.c",
+        ];
+        let mut maps: Vec<Vec<u8>> = vec![Vec::new(), encode_pairs(&[])];
+        for n1 in names {
+            for v1 in values {
+                maps.push(encode_pairs(&[(n1, v1)]));
+                for n2 in names {
+                    for v2 in values {
+                        maps.push(encode_pairs(&[(n1, v1), (n2, v2), (n1, v2)]));
+                    }
+                }
+            }
+        }
+        let samples = [
+            encode_pairs(&[
+                (":path", b"/p"),
+                ("x-a", "\u{e9}".as_bytes()),
+                ("b", b"\xc3"),
+            ]),
+            encode_pairs(&[("a", b"\xc3\xa9"), ("x", b"")]),
+        ];
+        for sample in &samples {
+            for i in 0..sample.len() {
+                for b in [0u8, b' ', b':', b'a', 0x7f, 0x80, 0xa9, 0xc3, 0xe6, 0xff] {
+                    let mut m = sample.clone();
+                    m[i] = b;
+                    maps.push(m);
+                }
+            }
+            for cut in 0..sample.len() {
+                maps.push(sample[..cut].to_vec());
+            }
+            maps.push([sample.as_slice(), b"\0x\xff"].concat());
+        }
+        let mut fast = 0;
+        for map in maps {
+            let (Some(a), Some(b)) = (Block::decode(map.clone()), Block::decode(map.clone()))
+            else {
+                continue;
+            };
+            fast += usize::from(Block::decode(map.clone()).is_some_and(|b| b.into_text().is_ok()));
+            assert_eq!(handed(a), copied(&b), "{map:?}");
+        }
+        assert!(fast > 500, "the in-place path was taken {fast} times");
+    }
+
+    /// Sizes of 128 and more are not UTF-8 bytes: the in-place path must still be taken for a
+    /// token-sized value and for a map of 195 headers (count 0xC3), with the same pairs.
+    #[test]
+    fn binary_sizes_do_not_push_a_map_off_the_in_place_path() {
+        let token = "e".repeat(200);
+        let many: Vec<(String, &[u8])> = (0..195).map(|i| (format!("x-{i}"), &b"v"[..])).collect();
+        let many: Vec<(&str, &[u8])> = many.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        for map in [
+            encode_pairs(&[(":path", b"/"), ("authorization", token.as_bytes())]),
+            encode_pairs(&many),
+        ] {
+            let in_place = Block::decode(map.clone()).map(|b| b.into_text().is_ok());
+            assert_eq!(in_place, Some(true));
+            let (Some(a), Some(b)) = (Block::decode(map.clone()), Block::decode(map)) else {
+                unreachable!()
+            };
+            assert_eq!(handed(a), copied(&b));
         }
     }
 }

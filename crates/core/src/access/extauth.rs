@@ -213,12 +213,12 @@ impl Authorizer {
             .iter()
             .filter(|(k, _)| {
                 !k.starts_with(':')
-                    && k != "host"
-                    && k != "content-length"
-                    && (k == "authorization" || self.include.matches(k))
+                    && *k != "host"
+                    && *k != "content-length"
+                    && (*k == "authorization" || self.include.matches(k))
                     && !self.additional.iter().any(|(a, _)| a == k)
             })
-            .cloned()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect();
         if headers
             .iter()
@@ -351,6 +351,7 @@ mod tests {
     use crate::compile::{compile, RuleSet, Status};
     use crate::config::PluginConfig;
     use crate::decide::{decide, Decision, Wait};
+    use crate::request::HeaderList;
     use crate::test_headers as h;
 
     const CONFIG: &str = r#"{
@@ -396,7 +397,7 @@ mod tests {
     fn run(
         set: &RuleSet,
         path: &str,
-        headers: &[(String, String)],
+        headers: &HeaderList,
         answers: &HashMap<String, Answer>,
     ) -> Result<Summary, Box<CallRequest>> {
         let req = Request {
@@ -477,7 +478,7 @@ mod tests {
         assert_eq!(call.timeout_ms, 2000);
         assert_eq!(
             call.headers,
-            h(&[
+            h::<Vec<_>>(&[
                 ("authorization", "Bearer abc"),
                 ("x-ext-authz", "allow"),
                 ("x-user-id", "7"),
@@ -496,7 +497,7 @@ mod tests {
         let allowed = run(
             &set,
             "/open",
-            &[],
+            &HeaderList::new(),
             &with(answer(
                 Some(200),
                 &[
@@ -520,7 +521,7 @@ mod tests {
         let denied = run(
             &set,
             "/open",
-            &[],
+            &HeaderList::new(),
             &with(answer(
                 Some(401),
                 &[
@@ -543,16 +544,21 @@ mod tests {
         );
         for failed in [answer(None, &[], ""), answer(Some(503), &[], "down")] {
             assert_eq!(
-                run(&set, "/open", &[], &with(failed)).ok(),
+                run(&set, "/open", &HeaderList::new(), &with(failed)).ok(),
                 Some((403, vec![], String::new())),
                 "no answer, a timeout or a 5xx: 403 with an empty body"
             );
         }
         // Any 2xx but 200 is a denial in Envoy's HTTP ext_authz, passed to the client.
         assert_eq!(
-            run(&set, "/open", &[], &with(answer(Some(204), &[], "")))
-                .map(|r| r.0)
-                .ok(),
+            run(
+                &set,
+                "/open",
+                &HeaderList::new(),
+                &with(answer(Some(204), &[], ""))
+            )
+            .map(|r| r.0)
+            .ok(),
             Some(204)
         );
     }
@@ -573,7 +579,7 @@ mod tests {
                     "",
                 ),
             )]);
-            let Ok((200, headers, _)) = run(&set, "/open", &[], &allow) else {
+            let Ok((200, headers, _)) = run(&set, "/open", &HeaderList::new(), &allow) else {
                 unreachable!("allowed")
             };
             let last = headers
@@ -593,13 +599,15 @@ mod tests {
         let (set, _) = rules(CONFIG);
         let mut answers =
             HashMap::from([("ext_authz:authz".to_owned(), answer(Some(200), &[], ""))]);
-        let Err(call) = run(&set, "/two", &[], &answers) else {
+        let Err(call) = run(&set, "/two", &HeaderList::new(), &answers) else {
             unreachable!("the second authorizer is asked next")
         };
         assert_eq!(call.upstream.cluster, "outbound|80||s.ns.svc.cluster.local");
         answers.insert(call.key.clone(), answer(None, &[], ""));
         assert_eq!(
-            run(&set, "/two", &[], &answers).map(|r| r.0).ok(),
+            run(&set, "/two", &HeaderList::new(), &answers)
+                .map(|r| r.0)
+                .ok(),
             Some(503),
             "statusOnError"
         );
@@ -616,15 +624,19 @@ mod tests {
             Some(401)
         );
         // No token: the authorizer is asked, then RBAC's 403.
-        assert!(run(&set, "/jwt", &[], &HashMap::new()).is_err());
+        assert!(run(&set, "/jwt", &HeaderList::new(), &HashMap::new()).is_err());
         assert_eq!(
-            run(&set, "/jwt", &[], &allow).map(|r| (r.0, r.2)).ok(),
+            run(&set, "/jwt", &HeaderList::new(), &allow)
+                .map(|r| (r.0, r.2))
+                .ok(),
             Some((403, "RBAC: access denied".into()))
         );
         // The authorizer's denial wins over RBAC's.
         let deny = HashMap::from([("ext_authz:authz".to_owned(), answer(Some(403), &[], "no"))]);
         assert_eq!(
-            run(&set, "/jwt", &[], &deny).map(|r| (r.0, r.2)).ok(),
+            run(&set, "/jwt", &HeaderList::new(), &deny)
+                .map(|r| (r.0, r.2))
+                .ok(),
             Some((403, "no".into()))
         );
     }

@@ -13,6 +13,8 @@
 use base64::Engine;
 use serde_json::{Map, Value};
 
+use crate::request::HeaderList;
+
 /// The session a template reads.
 pub struct Session<'a> {
     pub subject: &'a str,
@@ -24,7 +26,7 @@ pub struct Session<'a> {
     pub path: &'a str,
     pub raw_query: &'a str,
     pub method: &'a str,
-    pub headers: &'a [(String, String)],
+    pub headers: &'a HeaderList,
     /// Headers whose value was not UTF-8: `.MatchContext.Header.Get` of one fails.
     pub non_utf8: &'a [String],
 }
@@ -545,7 +547,7 @@ mod tests {
 
     fn session<'a>(
         extra: Option<&'a Map<String, Value>>,
-        headers: &'a [(String, String)],
+        headers: &'a HeaderList,
         captures: &'a [String],
     ) -> Session<'a> {
         Session {
@@ -564,7 +566,7 @@ mod tests {
 
     #[test]
     fn a_header_that_was_not_utf8_is_not_copied() {
-        let headers = vec![("x-note".to_owned(), "caf\u{fffd}".to_owned())];
+        let headers = HeaderList::of(&[("x-note", "caf\u{fffd}")]);
         let binary = vec!["x-note".to_owned()];
         let s = Session {
             non_utf8: &binary,
@@ -597,7 +599,7 @@ mod tests {
         .as_object()
         .cloned()
         .unwrap_or_default();
-        let headers = vec![("x-foo".to_owned(), "bar".to_owned())];
+        let headers = HeaderList::of(&[("x-foo", "bar")]);
         let caps = vec!["https".to_owned(), "/users/42".to_owned(), "42".to_owned()];
         Template::parse(t)?.render(&session(Some(&extra), &headers, &caps))
     }
@@ -695,7 +697,8 @@ mod tests {
 
     #[test]
     fn noop_session() {
-        let s = session(None, &[], &[]);
+        let none = HeaderList::new();
+        let s = session(None, &none, &[]);
         let t = Template::parse("{{ print .Extra.email }}|{{ .Extra.email }}")
             .unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(t.render(&s), Ok("|<no value>".into()));

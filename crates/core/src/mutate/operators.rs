@@ -4,6 +4,8 @@
 
 use std::fmt::Write;
 
+use crate::request::HeaderList;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Part {
     Lit(String),
@@ -27,7 +29,7 @@ pub struct Value {
 
 /// What operators read from the request.
 pub struct Env<'a> {
-    pub headers: &'a [(String, String)],
+    pub headers: &'a HeaderList,
     /// Headers whose value was not UTF-8: copying one is refused (see `decide::Request`).
     pub non_utf8: &'a [String],
     pub authority: &'a str,
@@ -195,7 +197,7 @@ fn request_value<'a>(env: &Env<'a>, name: &str) -> Option<&'a str> {
             .headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str()),
+            .map(|(_, v)| v),
     }
 }
 
@@ -299,7 +301,7 @@ pub fn format_time(ms: u64, format: Option<&str>) -> String {
 mod tests {
     use super::*;
 
-    fn env<'a>(headers: &'a [(String, String)]) -> Env<'a> {
+    fn env<'a>(headers: &'a HeaderList) -> Env<'a> {
         Env {
             headers,
             non_utf8: &[],
@@ -315,7 +317,7 @@ mod tests {
 
     #[test]
     fn a_header_that_was_not_utf8_is_not_copied() {
-        let h = vec![("x-note".to_owned(), "caf\u{fffd}".to_owned())];
+        let h = HeaderList::of(&[("x-note", "caf\u{fffd}")]);
         let binary = vec!["x-note".to_owned()];
         let e = Env {
             non_utf8: &binary,
@@ -329,7 +331,7 @@ mod tests {
 
     #[test]
     fn operators() {
-        let h = vec![("authorization".to_owned(), "Bearer abc".to_owned())];
+        let h = HeaderList::of(&[("authorization", "Bearer abc")]);
         let e = env(&h);
         let r = |t: &str| Value::parse(t).and_then(|v| v.render(&e));
         assert_eq!(r("%REQ(Authorization)%"), Ok("Bearer abc".into()));
