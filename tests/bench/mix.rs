@@ -178,22 +178,32 @@ pub fn mix_figures(seconds: u64, rounds: usize, connections: u32) {
 }
 
 /// 1,000 valid tokens (one client each) and 50 invalid ones (half expired, half forged).
-fn tokens(idp: &Idp) -> (Vec<String>, Vec<String>) {
-    let now = std::time::SystemTime::now()
+/// An RS256 token of client `client` that the bench's jwt rule accepts until `exp` (seconds).
+fn client_token(idp: &Idp, client: usize, exp: u64) -> String {
+    let claims = json!({"iss": idp.issuer(), "sub": format!("client-{client}"),
+                        "aud": "https://api.test/rs256", "scope": "read", "iat": now_s() - 60, "exp": exp});
+    idp.sign("RS256", json!({}), claims)
+}
+
+fn now_s() -> u64 {
+    std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
-        .as_secs();
-    let claims = |client: usize, exp: u64| {
-        json!({"iss": idp.issuer(), "sub": format!("client-{client}"), "aud": "https://api.test/rs256",
-               "scope": "read", "iat": now - 60, "exp": exp})
-    };
-    let valid: Vec<String> = (0..CLIENTS)
-        .map(|c| idp.sign("RS256", json!({}), claims(c, now + 7200)))
-        .collect();
+        .as_secs()
+}
+
+/// Valid tokens of these clients, for two hours.
+pub(super) fn client_tokens(idp: &Idp, clients: std::ops::Range<usize>) -> Vec<String> {
+    let exp = now_s() + 7200;
+    clients.map(|c| client_token(idp, c, exp)).collect()
+}
+
+fn tokens(idp: &Idp) -> (Vec<String>, Vec<String>) {
+    let valid = client_tokens(idp, 0..CLIENTS);
     let invalid = (0..INVALID)
         .map(|i| {
             if i % 2 == 0 {
-                idp.sign("RS256", json!({}), claims(CLIENTS + i, now - 600))
+                client_token(idp, CLIENTS + i, now_s() - 600)
             } else {
                 // A valid token with one signature character changed.
                 let t = &valid[i];

@@ -43,6 +43,7 @@ impl Crypto for Software {
                 PublicKey::Ec {
                     curve: Curve::P256,
                     sec1,
+                    ..
                 },
             ) => es256(sec1, input, &jws.signature),
             #[cfg(feature = "portable")]
@@ -98,23 +99,24 @@ mod portable {
         let o = Some(options);
         type C = serde_json::Value;
         match (jws.header.alg, key) {
-            (Alg::RS256, PublicKey::Rsa { n, e }) => RS256PublicKey::from_components(n, e)
+            (Alg::RS256, PublicKey::Rsa { n, e, .. }) => RS256PublicKey::from_components(n, e)
                 .is_ok_and(|k| k.verify_token::<C>(t, o).is_ok()),
-            (Alg::RS384, PublicKey::Rsa { n, e }) => RS384PublicKey::from_components(n, e)
+            (Alg::RS384, PublicKey::Rsa { n, e, .. }) => RS384PublicKey::from_components(n, e)
                 .is_ok_and(|k| k.verify_token::<C>(t, o).is_ok()),
-            (Alg::RS512, PublicKey::Rsa { n, e }) => RS512PublicKey::from_components(n, e)
+            (Alg::RS512, PublicKey::Rsa { n, e, .. }) => RS512PublicKey::from_components(n, e)
                 .is_ok_and(|k| k.verify_token::<C>(t, o).is_ok()),
-            (Alg::PS256, PublicKey::Rsa { n, e }) => PS256PublicKey::from_components(n, e)
+            (Alg::PS256, PublicKey::Rsa { n, e, .. }) => PS256PublicKey::from_components(n, e)
                 .is_ok_and(|k| k.verify_token::<C>(t, o).is_ok()),
-            (Alg::PS384, PublicKey::Rsa { n, e }) => PS384PublicKey::from_components(n, e)
+            (Alg::PS384, PublicKey::Rsa { n, e, .. }) => PS384PublicKey::from_components(n, e)
                 .is_ok_and(|k| k.verify_token::<C>(t, o).is_ok()),
-            (Alg::PS512, PublicKey::Rsa { n, e }) => PS512PublicKey::from_components(n, e)
+            (Alg::PS512, PublicKey::Rsa { n, e, .. }) => PS512PublicKey::from_components(n, e)
                 .is_ok_and(|k| k.verify_token::<C>(t, o).is_ok()),
             (
                 Alg::ES384,
                 PublicKey::Ec {
                     curve: Curve::P384,
                     sec1,
+                    ..
                 },
             ) => ES384PublicKey::from_bytes(sec1).is_ok_and(|k| k.verify_token::<C>(t, o).is_ok()),
             _ => false,
@@ -138,10 +140,7 @@ mod tests {
         let ed = Ed25519KeyPair::generate();
         let ed_other = Ed25519KeyPair::generate();
         let point = es.public_key().public_key().to_bytes_uncompressed();
-        let es_key = PublicKey::Ec {
-            curve: Curve::P256,
-            sec1: point.clone(),
-        };
+        let es_key = PublicKey::ec(Curve::P256, point.clone());
         let ed_key = PublicKey::Ed25519 {
             x: ed.public_key().to_bytes(),
         };
@@ -185,7 +184,7 @@ mod tests {
         }
         let rsa = RS256KeyPair::generate(2048).unwrap_or_else(|e| unreachable!("{e}"));
         let c = rsa.public_key().to_components();
-        let key = PublicKey::Rsa { n: c.n, e: c.e };
+        let key = PublicKey::rsa(c.n, c.e);
         let token = rsa
             .sign(Claims::create(Duration::from_mins(5)))
             .unwrap_or_else(|e| unreachable!("{e}"));

@@ -1,7 +1,12 @@
 //! The little DER that Envoy's `verify_signature` needs: SubjectPublicKeyInfo for RSA and EC
 //! keys, and ECDSA signatures as `SEQUENCE { r INTEGER, s INTEGER }` (JWS carries raw `r || s`).
 
-use super::jwks::{Curve, PublicKey};
+/// The NIST curves of JWKS `EC` keys (RFC 7518 §6.2.1.1) that this filter takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Curve {
+    P256,
+    P384,
+}
 
 const OID_RSA: &[u8] = &[
     0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01,
@@ -62,28 +67,19 @@ pub fn rsa_private_pkcs1(parts: &[Vec<u8>; 8]) -> Vec<u8> {
     sequence(&refs)
 }
 
-/// SubjectPublicKeyInfo of an RSA or EC key; `None` for Ed25519 (not offered by Envoy's function).
-pub fn spki(key: &PublicKey) -> Option<Vec<u8>> {
-    match key {
-        PublicKey::Rsa { n, e } => {
-            let rsa_key = sequence(&[&integer(n), &integer(e)]);
-            Some(sequence(&[
-                &sequence(&[OID_RSA, NULL]),
-                &bit_string(&rsa_key),
-            ]))
-        }
-        PublicKey::Ec { curve, sec1 } => {
-            let oid = match curve {
-                Curve::P256 => OID_P256,
-                Curve::P384 => OID_P384,
-            };
-            Some(sequence(&[
-                &sequence(&[OID_EC_PUBLIC_KEY, oid]),
-                &bit_string(sec1),
-            ]))
-        }
-        PublicKey::Ed25519 { .. } => None,
-    }
+/// SubjectPublicKeyInfo of an RSA key from its big-endian modulus and exponent.
+pub fn rsa_spki(n: &[u8], e: &[u8]) -> Vec<u8> {
+    let rsa_key = sequence(&[&integer(n), &integer(e)]);
+    sequence(&[&sequence(&[OID_RSA, NULL]), &bit_string(&rsa_key)])
+}
+
+/// SubjectPublicKeyInfo of an EC key from its uncompressed SEC1 point.
+pub fn ec_spki(curve: Curve, sec1: &[u8]) -> Vec<u8> {
+    let oid = match curve {
+        Curve::P256 => OID_P256,
+        Curve::P384 => OID_P384,
+    };
+    sequence(&[&sequence(&[OID_EC_PUBLIC_KEY, oid]), &bit_string(sec1)])
 }
 
 /// JWS `r || s` → DER. `None` when the length is wrong for the curve or `r` or `s` is zero
@@ -131,11 +127,7 @@ mod tests {
         use jwt_simple::prelude::ECDSAP256KeyPairLike;
         let pair = jwt_simple::algorithms::ES256KeyPair::generate();
         let sec1 = pair.key_pair().public_key().to_bytes_uncompressed();
-        let der = spki(&PublicKey::Ec {
-            curve: Curve::P256,
-            sec1,
-        });
-        let back = der.and_then(|d| jwt_simple::algorithms::ES256PublicKey::from_der(&d).ok());
-        assert!(back.is_some());
+        let der = ec_spki(Curve::P256, &sec1);
+        assert!(jwt_simple::algorithms::ES256PublicKey::from_der(&der).is_ok());
     }
 }

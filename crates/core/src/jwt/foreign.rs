@@ -4,6 +4,8 @@
 //! `VerifySignatureArguments { string hash_function = 1; bytes public_key = 2; bytes signature = 3;
 //! bytes text = 4; }` → `VerifySignatureResult { bool result = 1; string error = 2; }`.
 
+use std::borrow::Cow;
+
 use super::der;
 use super::jwks::PublicKey;
 use super::jws::{Alg, Jws};
@@ -14,23 +16,26 @@ pub const FUNCTION: &str = "verify_signature";
 /// EdDSA) or the signature is malformed for it.
 pub fn arguments(jws: &Jws<'_>, key: &PublicKey) -> Option<Vec<u8>> {
     let (hash, signature) = match (jws.header.alg, key) {
-        (Alg::RS256, PublicKey::Rsa { .. }) => ("sha256", jws.signature.clone()),
-        (Alg::RS384, PublicKey::Rsa { .. }) => ("sha384", jws.signature.clone()),
-        (Alg::RS512, PublicKey::Rsa { .. }) => ("sha512", jws.signature.clone()),
+        (Alg::RS256, PublicKey::Rsa { .. }) => ("sha256", Cow::Borrowed(&jws.signature[..])),
+        (Alg::RS384, PublicKey::Rsa { .. }) => ("sha384", Cow::Borrowed(&jws.signature[..])),
+        (Alg::RS512, PublicKey::Rsa { .. }) => ("sha512", Cow::Borrowed(&jws.signature[..])),
         (Alg::ES256 | Alg::ES384, PublicKey::Ec { curve, .. }) => {
             let hash = if jws.header.alg == Alg::ES256 {
                 "sha256"
             } else {
                 "sha384"
             };
-            (hash, der::ecdsa_signature(&jws.signature, *curve)?)
+            (
+                hash,
+                Cow::Owned(der::ecdsa_signature(&jws.signature, *curve)?),
+            )
         }
         _ => return None,
     };
-    let spki = der::spki(key)?;
+    let spki = key.spki()?;
     let mut out = Vec::with_capacity(spki.len() + signature.len() + jws.signing_input.len() + 32);
     field(&mut out, 1, hash.as_bytes());
-    field(&mut out, 2, &spki);
+    field(&mut out, 2, spki);
     field(&mut out, 3, &signature);
     field(&mut out, 4, jws.signing_input.as_bytes());
     Some(out)

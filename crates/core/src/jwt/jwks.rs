@@ -14,28 +14,51 @@ use super::jws::{b64, Alg};
 pub const MAX_JWKS_BYTES: usize = 256 * 1024;
 pub const MAX_KEYS: usize = 64;
 
+/// A verification key. RSA and EC keys are built with [`PublicKey::rsa`] and [`PublicKey::ec`]
+/// only, so the encoded form the host verifies with is always the key's own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PublicKey {
     /// Big-endian modulus and exponent, leading zeros stripped.
     Rsa {
         n: Vec<u8>,
         e: Vec<u8>,
+        /// The key's SubjectPublicKeyInfo, as Envoy's `verify_signature` takes it: encoded once
+        /// when the key is read, not for every token.
+        spki: Vec<u8>,
     },
     /// Uncompressed SEC1 point `04 || x || y`.
     Ec {
         curve: Curve,
         sec1: Vec<u8>,
+        spki: Vec<u8>,
     },
     Ed25519 {
         x: Vec<u8>,
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Curve {
-    P256,
-    P384,
+impl PublicKey {
+    pub fn rsa(n: Vec<u8>, e: Vec<u8>) -> PublicKey {
+        let spki = super::der::rsa_spki(&n, &e);
+        PublicKey::Rsa { n, e, spki }
+    }
+
+    pub fn ec(curve: Curve, sec1: Vec<u8>) -> PublicKey {
+        let spki = super::der::ec_spki(curve, &sec1);
+        PublicKey::Ec { curve, sec1, spki }
+    }
+
+    /// SubjectPublicKeyInfo of an RSA or EC key, encoded when the key was read; `None` for
+    /// Ed25519 (not offered by Envoy's `verify_signature`).
+    pub fn spki(&self) -> Option<&[u8]> {
+        match self {
+            PublicKey::Rsa { spki, .. } | PublicKey::Ec { spki, .. } => Some(spki),
+            PublicKey::Ed25519 { .. } => None,
+        }
+    }
 }
+
+pub use super::der::Curve;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Jwk {
@@ -177,7 +200,7 @@ fn rsa(key: &Value) -> Option<PublicKey> {
     if !(2048..=4096).contains(&bits) || !odd(&n) || e_value != 65537 {
         return None;
     }
-    Some(PublicKey::Rsa { n, e })
+    Some(PublicKey::rsa(n, e))
 }
 
 fn ec(key: &Value) -> Option<PublicKey> {
@@ -200,7 +223,7 @@ fn ec(key: &Value) -> Option<PublicKey> {
         Curve::P256 => super::points::p256_point_valid(&sec1),
         Curve::P384 => super::points::p384_point_valid(&sec1),
     };
-    valid.then_some(PublicKey::Ec { curve, sec1 })
+    valid.then(|| PublicKey::ec(curve, sec1))
 }
 
 fn okp(key: &Value) -> Option<PublicKey> {
