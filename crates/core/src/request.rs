@@ -68,15 +68,20 @@ impl HeaderList {
         }
     }
 
-    /// A list over `text` as the shell read it, with the spans of each (name, value) in it;
-    /// `None` when a span is not a slice of `text` (the host's sizes disagree with its bytes).
-    pub fn over(text: String, spans: Vec<[usize; 4]>) -> Option<HeaderList> {
+    /// A list over `text` as the shell read it, with the spans of each (name, value) in it,
+    /// pseudo-headers left out; both handed back when a span is not a slice of `text` (off its
+    /// end, or inside a character), for the shell to read the pairs another way.
+    pub fn over(
+        text: String,
+        mut spans: Vec<[usize; 4]>,
+    ) -> Result<HeaderList, (String, Vec<[usize; 4]>)> {
         let fits = |a: usize, b: usize| text.get(a..b).is_some();
-        if spans.iter().all(|&[a, b, c, d]| fits(a, b) && fits(c, d)) {
-            Some(HeaderList { text, spans })
-        } else {
-            None
+        if !spans.iter().all(|&[a, b, c, d]| fits(a, b) && fits(c, d)) {
+            return Err((text, spans));
         }
+        // The name itself: an empty one is followed by a separator the host may have set to ':'.
+        spans.retain(|&[a, b, ..]| !text.get(a..b).is_some_and(|n| n.starts_with(':')));
+        Ok(HeaderList { text, spans })
     }
 
     /// The list of these pairs, in this order.
@@ -379,12 +384,13 @@ mod tests {
     }
 
     /// A list over a shell's buffer takes only spans that are slices of it; pairs read back in
-    /// order, repeated names repeated, as pushed ones do.
+    /// order, repeated names repeated, as pushed ones do; pseudo-headers are left out.
     #[test]
     fn a_header_list_reads_its_spans_and_refuses_others() {
-        let text = "  x-a\0caf\u{e9}\0x-a\0b\0".to_owned();
-        let list = HeaderList::over(text.clone(), vec![[2, 5, 6, 11], [12, 15, 16, 17]]);
-        let list = list.unwrap_or_default();
+        let text = "  x-a\0caf\u{e9}\0x-a\0b\0:path\0/\0".to_owned();
+        let spans = vec![[2, 5, 6, 11], [12, 15, 16, 17], [18, 23, 24, 25]];
+        let list = HeaderList::over(text.clone(), spans);
+        let list = list.unwrap_or_else(|_| unreachable!("the spans fit"));
         assert_eq!(
             header_values(&list, "X-A").collect::<Vec<_>>(),
             ["caf\u{e9}", "b"]
@@ -394,7 +400,11 @@ mod tests {
             HeaderList::of(&[("x-a", "caf\u{e9}"), ("x-a", "b")]).to_pairs()
         );
         for bad in [[2, 5, 6, 10], [2, 5, 6, 99], [5, 2, 6, 11], [2, 5, 11, 6]] {
-            assert_eq!(HeaderList::over(text.clone(), vec![bad]), None, "{bad:?}");
+            assert_eq!(
+                HeaderList::over(text.clone(), vec![bad]).err(),
+                Some((text.clone(), vec![bad])),
+                "{bad:?}"
+            );
         }
     }
 

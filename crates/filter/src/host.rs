@@ -10,6 +10,8 @@
 use std::ptr::{null, null_mut};
 use std::time::Duration;
 
+use apirule_core::request::HeaderList;
+
 /// A proxy-wasm result code (`WasmResult` in proxy-wasm-cpp-host): 0 is success.
 pub type Code = u32;
 pub const OK: Code = 0;
@@ -376,31 +378,23 @@ impl Block {
         })
     }
 
-    /// The buffer as text, with the spans of each pair in it, when it is all UTF-8 and every
-    /// span starts and ends on a character; otherwise the same pairs as a block. The sizes
-    /// before the first name are blanked first: they are binary, and the spans replace them.
-    pub fn into_text(mut self) -> Result<(String, Vec<[usize; 4]>), Block> {
+    /// The request's headers for the core, read in this buffer, when it is all UTF-8 and every
+    /// span a slice of it (which [`HeaderList::over`] checks); otherwise the same pairs as a
+    /// block. Pseudo-headers are left out. The sizes before the first name are blanked first:
+    /// they are binary, and the spans replace them.
+    pub fn into_headers(mut self) -> Result<HeaderList, Block> {
         let start = self.spans.first().map_or(self.bytes.len(), |s| s[0]);
         if let Some(sizes) = self.bytes.get_mut(..start) {
             sizes.fill(b' ');
         }
-        let bytes = match String::from_utf8(self.bytes) {
-            Ok(text)
-                if self
-                    .spans
-                    .iter()
-                    .flatten()
-                    .all(|&i| text.is_char_boundary(i)) =>
-            {
-                return Ok((text, self.spans))
-            }
-            Ok(text) => text.into_bytes(),
-            Err(e) => e.into_bytes(),
+        let (bytes, spans) = match String::from_utf8(self.bytes) {
+            Ok(text) => match HeaderList::over(text, self.spans) {
+                Ok(list) => return Ok(list),
+                Err((text, spans)) => (text.into_bytes(), spans),
+            },
+            Err(e) => (e.into_bytes(), self.spans),
         };
-        Err(Block {
-            bytes,
-            spans: self.spans,
-        })
+        Err(Block { bytes, spans })
     }
 
     /// Every pair, copied (a call's answer, kept past the callback).

@@ -193,11 +193,7 @@ fn request_value<'a>(env: &Env<'a>, name: &str) -> Option<&'a str> {
         ":method" => Some(env.method),
         ":path" => Some(env.path),
         ":scheme" => Some(env.scheme),
-        _ => env
-            .headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v),
+        _ => crate::request::header_values(env.headers, name).next(),
     }
 }
 
