@@ -360,27 +360,50 @@ fn scale_figures(seconds: u64, rounds: usize, connections: u32) {
 }
 
 /// Envoy's resident memory with and without the filter, on 1 and 2 workers, after traffic.
+/// APIRULE_BENCH_BASELINE=<module> adds that module with the same rules, so a change in size is
+/// measured next to its predecessor in one run.
 fn memory_figures() {
+    let baseline = std::env::var_os("APIRULE_BENCH_BASELINE").map(std::path::PathBuf::from);
     println!();
-    println!("| workers | bare Envoy RSS MiB | pass-through Wasm RSS MiB | filter (sample rules) RSS MiB | portable module RSS MiB | filter adds to bare MiB | filter adds to pass-through MiB | portable adds to pass-through MiB |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let (head, rule) = match baseline {
+        Some(_) => (
+            " baseline module RSS MiB | baseline adds to pass-through MiB |",
+            "---:|---:|",
+        ),
+        None => ("", ""),
+    };
+    println!("| workers | bare Envoy RSS MiB | pass-through Wasm RSS MiB | filter (sample rules) RSS MiB | portable module RSS MiB | filter adds to bare MiB | filter adds to pass-through MiB | portable adds to pass-through MiB |{head}");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|{rule}");
     let sample = shipped_plugin_config();
     for workers in [1u32, 2] {
-        let bare = BenchEnvoy::start_with(Kind::Bare, 9, "wasm:warn", workers);
-        let pass = BenchEnvoy::start_with(Kind::Passthrough, 9, "wasm:warn", workers);
-        let with = BenchEnvoy::start_with(Kind::Wasm(sample.clone()), 9, "wasm:warn", workers);
-        let port = BenchEnvoy::start_with(Kind::Portable(sample.clone()), 9, "wasm:warn", workers);
+        let start = |kind: Kind| BenchEnvoy::start_with(kind, 9, "wasm:warn", workers);
+        let mut envoys = vec![
+            start(Kind::Bare),
+            start(Kind::Passthrough),
+            start(Kind::Wasm(sample.clone())),
+            start(Kind::Portable(sample.clone())),
+        ];
+        if let Some(module) = &baseline {
+            envoys.push(start(Kind::Module(module.clone(), sample.clone())));
+        }
         // Traffic on every worker's connection, so each has built its VM and contexts.
         for _ in 0..200 {
-            for e in [&bare, &pass, &with, &port] {
+            for e in &envoys {
                 e.get("httpbin.local.kyma.dev", "/headers");
             }
         }
         std::thread::sleep(Duration::from_millis(500));
-        let [b, p, w, q] =
-            [&bare, &pass, &with, &port].map(|e| scale::vm_rss_kib(e.proc.pid()) as f64 / 1024.0);
+        let mib: Vec<f64> = envoys
+            .iter()
+            .map(|e| scale::vm_rss_kib(e.proc.pid()) as f64 / 1024.0)
+            .collect();
+        let [b, p, w, q] = [mib[0], mib[1], mib[2], mib[3]];
+        let base = match mib.get(4) {
+            Some(m) => format!(" {m:.1} | {:.1} |", m - p),
+            None => String::new(),
+        };
         println!(
-            "| {workers} | {b:.1} | {p:.1} | {w:.1} | {q:.1} | {:.1} | {:.1} | {:.1} |",
+            "| {workers} | {b:.1} | {p:.1} | {w:.1} | {q:.1} | {:.1} | {:.1} | {:.1} |{base}",
             w - b,
             w - p,
             q - p

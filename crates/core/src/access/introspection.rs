@@ -105,7 +105,7 @@ impl IntrospectionRule {
         clusters: &BTreeMap<String, String>,
         default_url: Option<&str>,
     ) -> Result<IntrospectionRule, String> {
-        let raw: RawConfig = serde_json::from_value(config.clone()).map_err(|e| e.to_string())?;
+        let raw = RawConfig::deserialize(config).map_err(|e| e.to_string())?;
         let url = raw
             .introspection_url
             .filter(|u| !u.is_empty())

@@ -80,8 +80,7 @@ impl OryJwtRule {
         jwks_id: &mut dyn FnMut(&str) -> usize,
         default_strategy: ScopeStrategy,
     ) -> Result<OryJwtRule, String> {
-        let raw: RawConfig =
-            serde_json::from_value(config.clone()).map_err(|e| format!("jwt config: {e}"))?;
+        let raw = RawConfig::deserialize(config).map_err(|e| format!("jwt config: {e}"))?;
         let strategy = ScopeStrategy::parse(raw.scope_strategy.as_deref(), default_strategy);
         let allowed: Vec<Alg> = if raw.allowed_algorithms.is_empty() {
             vec![Alg::RS256]

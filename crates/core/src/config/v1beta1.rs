@@ -54,7 +54,15 @@ pub struct Handler {
     pub config: Option<Value>,
 }
 
+/// An absent handler config reads as `null`, as Go's `json.RawMessage` would.
+static NULL: Value = Value::Null;
+
 impl Handler {
+    /// The handler's config, `null` when absent.
+    pub fn config(&self) -> &Value {
+        self.config.as_ref().unwrap_or(&NULL)
+    }
+
     /// Kyma's `ConfigNotEmpty`: absent, `null` and `{}` are empty.
     pub fn config_is_empty(&self) -> bool {
         match &self.config {
@@ -140,7 +148,7 @@ impl Spec {
                     model::Mutators {
                         ory: handlers
                             .iter()
-                            .map(|h| (h.handler.clone(), h.config.clone().unwrap_or(Value::Null)))
+                            .map(|h| (h.handler.clone(), h.config().clone()))
                             .collect(),
                         ..Default::default()
                     }
@@ -198,19 +206,17 @@ fn access_of<'a>(strategies: impl Iterator<Item = &'a Handler>, jwt_handler: Jwt
             "allow" | "no_auth" => return Access::Public,
             "noop" => return Access::Noop,
             "jwt" => {
-                let config = s.config.clone().unwrap_or(Value::Null);
                 authenticators.push(match jwt_handler {
                     JwtHandler::Istio => {
-                        let parsed: IstioJwtConfig =
-                            serde_json::from_value(config).unwrap_or_default();
+                        let parsed = IstioJwtConfig::deserialize(s.config()).unwrap_or_default();
                         Authenticator::IstioJwt(parsed.to_model())
                     }
-                    JwtHandler::Ory => Authenticator::OryJwt(config),
+                    JwtHandler::Ory => Authenticator::OryJwt(s.config().clone()),
                 });
             }
-            "oauth2_introspection" => authenticators.push(Authenticator::OAuth2Introspection(
-                s.config.clone().unwrap_or(Value::Null),
-            )),
+            "oauth2_introspection" => {
+                authenticators.push(Authenticator::OAuth2Introspection(s.config().clone()))
+            }
             other => authenticators.push(Authenticator::Other(other.to_owned())),
         }
     }

@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::{
@@ -304,8 +305,7 @@ fn read_config<T: serde::de::DeserializeOwned>(
     at: &str,
     h: &Handler,
 ) -> Option<T> {
-    let config = h.config.clone().unwrap_or(Value::Null);
-    match serde_json::from_value::<T>(config) {
+    match T::deserialize(h.config()) {
         Ok(t) => Some(t),
         Err(e) => {
             out.push(Failure::new(
@@ -495,9 +495,7 @@ fn istio_jwt_consistency(out: &mut Vec<Failure>, rules: &[Rule]) {
             if s.config_is_empty() {
                 continue;
             }
-            if let Ok(c) =
-                serde_json::from_value::<IstioJwtConfig>(s.config.clone().unwrap_or(Value::Null))
-            {
+            if let Ok(c) = IstioJwtConfig::deserialize(s.config()) {
                 parsed.push((format!(".spec.rules[{i}].accessStrategy[{j}]"), c));
             }
         }
