@@ -7,6 +7,7 @@
 //! `exp`, so a reused token costs no callout. With `pre_authorization`, the introspection call
 //! carries a client-credentials token from `token_url`, cached until it expires.
 
+use crate::config::read;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
@@ -21,8 +22,9 @@ use super::session::{Identity, Introspected};
 use crate::callout::{form_encode, target, Answer, CallRequest, Upstream};
 use crate::response::{ory, DenyReason};
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Default, PartialEq)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+#[cfg_attr(test, serde(default))]
 struct RawConfig {
     introspection_url: Option<String>,
     scope_strategy: Option<String>,
@@ -35,9 +37,22 @@ struct RawConfig {
     cache: Option<RawCache>,
     retry: Option<RawRetry>,
 }
+read::from_json_struct!(RawConfig {
+    introspection_url: "introspection_url",
+    scope_strategy: "scope_strategy",
+    required_scope: "required_scope",
+    target_audience: "target_audience",
+    trusted_issuers: "trusted_issuers",
+    token_from: "token_from",
+    introspection_request_headers: "introspection_request_headers",
+    pre_authorization: "pre_authorization",
+    cache: "cache",
+    retry: "retry",
+});
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Default, PartialEq)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+#[cfg_attr(test, serde(default))]
 struct RawPreAuth {
     enabled: bool,
     client_id: String,
@@ -46,19 +61,36 @@ struct RawPreAuth {
     scope: Vec<String>,
     audience: Option<String>,
 }
+read::from_json_struct!(RawPreAuth {
+    enabled: "enabled",
+    client_id: "client_id",
+    client_secret: "client_secret",
+    token_url: "token_url",
+    scope: "scope",
+    audience: "audience",
+});
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Default, PartialEq)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+#[cfg_attr(test, serde(default))]
 struct RawCache {
     enabled: bool,
     ttl: Option<Value>,
 }
+read::from_json_struct!(RawCache {
+    enabled: "enabled",
+    ttl: "ttl",
+});
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Default, PartialEq)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+#[cfg_attr(test, serde(default))]
 struct RawRetry {
     give_up_after: Option<Value>,
 }
+read::from_json_struct!(RawRetry {
+    give_up_after: "give_up_after",
+});
 
 #[derive(Debug)]
 pub struct IntrospectionRule {
@@ -105,7 +137,7 @@ impl IntrospectionRule {
         clusters: &BTreeMap<String, String>,
         default_url: Option<&str>,
     ) -> Result<IntrospectionRule, String> {
-        let raw = RawConfig::deserialize(config).map_err(|e| e.to_string())?;
+        let raw: RawConfig = read::read(config).map_err(|e| e.to_string())?;
         let url = raw
             .introspection_url
             .filter(|u| !u.is_empty())
@@ -411,4 +443,25 @@ fn parse_answer(a: &Answer) -> Option<Introspected> {
         return None;
     }
     serde_json::from_slice(&a.body).ok()
+}
+
+#[cfg(test)]
+mod reads {
+    use super::RawConfig;
+    use crate::config::read::tests::all_agree;
+    use serde_json::json;
+
+    #[test]
+    fn the_config_reads_as_the_derive_would() {
+        all_agree::<RawConfig>(&json!({
+            "introspection_url": "https://i/introspect", "scope_strategy": "exact",
+            "required_scope": ["s"], "target_audience": ["a"], "trusted_issuers": ["i"],
+            "token_from": {"query_parameter": "t"},
+            "introspection_request_headers": {"x": "y"},
+            "pre_authorization": {"enabled": true, "client_id": "c", "client_secret": "s",
+                "token_url": "https://i/token", "scope": ["a"], "audience": "b"},
+            "cache": {"enabled": true, "ttl": "5m"},
+            "retry": {"give_up_after": "2s"},
+        }));
+    }
 }

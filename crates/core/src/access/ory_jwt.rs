@@ -7,10 +7,10 @@
 //! `iat` in the future is refused); all `target_audience` in `aud`; `iss` among
 //! `trusted_issuers`; each `required_scope` granted by the first of `scp`/`scope`/`scopes`.
 
+use crate::config::read;
 use std::borrow::Cow;
 use std::rc::Rc;
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::env::{verify_with, AuthEnv, KeyResult, Outcome, Presented};
@@ -20,8 +20,9 @@ use crate::request::Request;
 use crate::request::{cookie_value, header_values, query_values};
 use crate::response::{ory, DenyReason};
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, PartialEq)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+#[cfg_attr(test, serde(default))]
 struct RawConfig {
     jwks_urls: Vec<String>,
     trusted_issuers: Vec<String>,
@@ -31,13 +32,34 @@ struct RawConfig {
     scope_strategy: Option<String>,
     token_from: Option<TokenFrom>,
 }
+read::from_json_struct!(RawConfig {
+    jwks_urls: "jwks_urls",
+    trusted_issuers: "trusted_issuers",
+    required_scope: "required_scope",
+    target_audience: "target_audience",
+    allowed_algorithms: "allowed_algorithms",
+    scope_strategy: "scope_strategy",
+    token_from: "token_from",
+});
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+#[cfg_attr(test, serde(rename_all = "snake_case"))]
 pub enum TokenFrom {
     Header(String),
     QueryParameter(String),
     Cookie(String),
+}
+
+impl read::FromJson for TokenFrom {
+    fn from_json(v: &Value) -> Result<Self, read::ReadError> {
+        const VARIANTS: &[&str] = &["header", "query_parameter", "cookie"];
+        read::string_variant(v, VARIANTS, |at, name| match at {
+            0 => TokenFrom::Header(name),
+            1 => TokenFrom::QueryParameter(name),
+            _ => TokenFrom::Cookie(name),
+        })
+    }
 }
 
 impl ScopeStrategy {
@@ -80,7 +102,7 @@ impl OryJwtRule {
         jwks_id: &mut dyn FnMut(&str) -> usize,
         default_strategy: ScopeStrategy,
     ) -> Result<OryJwtRule, String> {
-        let raw = RawConfig::deserialize(config).map_err(|e| format!("jwt config: {e}"))?;
+        let raw: RawConfig = read::read(config).map_err(|e| format!("jwt config: {e}"))?;
         let strategy = ScopeStrategy::parse(raw.scope_strategy.as_deref(), default_strategy);
         let allowed: Vec<Alg> = if raw.allowed_algorithms.is_empty() {
             vec![Alg::RS256]
@@ -251,6 +273,31 @@ fn wildcard(granted: &str, needle: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_config_reads_as_the_derive_would() {
+        use crate::config::read::tests::all_agree;
+        all_agree::<RawConfig>(&serde_json::json!({
+            "jwks_urls": ["u"], "trusted_issuers": ["i"], "required_scope": ["s"],
+            "target_audience": ["a"], "allowed_algorithms": ["RS256"], "scope_strategy": "wildcard",
+            "token_from": {"header": "x-token"},
+        }));
+        use crate::config::read::tests::agrees;
+        use serde_json::json;
+        for token_from in [
+            json!("cookie"),
+            json!("nope"),
+            json!({"nope": "x"}),
+            json!({"cookie": 5}),
+            json!({"cookie": "c", "header": "h"}),
+        ] {
+            assert_eq!(
+                agrees::<RawConfig>(&json!({ "token_from": token_from })),
+                Ok(())
+            );
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -2,40 +2,60 @@
 //! One hostname, one service, and an optional list of JWT issuers that secures the whole service:
 //! every path and method. It becomes a single `/*` rule.
 
-use serde::Deserialize;
+use super::read;
 
 use super::model::{self, Access, ApiRule, Authenticator, PathSpec, Source};
-use super::num;
 use super::v2::{expand_host, DEFAULT_TIMEOUT_S};
 use crate::matcher::method::MethodSet;
 
-#[derive(Debug, Default, Deserialize, PartialEq)]
+#[derive(Debug, Default, PartialEq)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 pub struct Spec {
     pub service: Option<Service>,
     pub hostname: Option<String>,
     pub authentication: Option<Vec<Authentication>>,
 }
+read::from_json_struct!(Spec {
+    service: "service",
+    hostname: "hostname",
+    authentication: "authentication",
+});
 
-#[derive(Debug, Default, Deserialize, PartialEq)]
+#[derive(Debug, Default, PartialEq)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 pub struct Service {
     pub name: Option<String>,
-    #[serde(default, deserialize_with = "num::opt_u32")]
+    #[cfg_attr(test, serde(default, deserialize_with = "crate::config::num::opt_u32"))]
     pub port: Option<u32>,
 }
+read::from_json_struct!(Service {
+    name: "name",
+    port: "port",
+});
 
-#[derive(Debug, Default, Deserialize, PartialEq)]
+#[derive(Debug, Default, PartialEq)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 pub struct Authentication {
-    #[serde(rename = "type")]
+    #[cfg_attr(test, serde(rename = "type"))]
     pub kind: Option<String>,
     pub jwt: Option<Jwt>,
 }
+read::from_json_struct!(Authentication {
+    kind: "type",
+    jwt: "jwt",
+});
 
-#[derive(Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Default, PartialEq)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+#[cfg_attr(test, serde(rename_all = "camelCase"))]
 pub struct Jwt {
     pub issuer: Option<String>,
     pub jwks_uri: Option<String>,
 }
+read::from_json_struct!(Jwt {
+    issuer: "issuer",
+    jwks_uri: "jwksUri",
+});
 
 impl Spec {
     pub fn to_model(&self, name: &str, namespace: &str, default_domain: Option<&str>) -> ApiRule {

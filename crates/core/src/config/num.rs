@@ -5,7 +5,7 @@
 use serde::de::{Deserializer, Error, Unexpected};
 use serde::Deserialize;
 
-fn integral(value: serde_json::Number) -> Result<u64, String> {
+pub(crate) fn integral(value: &serde_json::Number) -> Result<u64, String> {
     if let Some(u) = value.as_u64() {
         return Ok(u);
     }
@@ -18,7 +18,7 @@ fn integral(value: serde_json::Number) -> Result<u64, String> {
 pub fn opt_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     match Option::<serde_json::Number>::deserialize(d)? {
         None => Ok(None),
-        Some(n) => integral(n).map(Some).map_err(D::Error::custom),
+        Some(n) => integral(&n).map(Some).map_err(D::Error::custom),
     }
 }
 

@@ -2,6 +2,7 @@
 //! own schema checks live in `validate::ratelimit`; fields are optional here so that a missing
 //! one is reported with Kyma's wording instead of a serde error.
 
+use super::read;
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
@@ -14,39 +15,63 @@ pub fn is_rate_limit(obj: &Value) -> bool {
     obj.get("kind").and_then(Value::as_str) == Some(KIND)
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, PartialEq)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+#[cfg_attr(test, serde(rename_all = "camelCase"))]
 pub struct Spec {
     pub selector_labels: Option<BTreeMap<String, String>>,
     pub local: Option<Local>,
-    #[serde(default)]
+    #[cfg_attr(test, serde(default))]
     pub enable_response_headers: bool,
     /// The CRD's default is `true`.
     pub enforce: Option<bool>,
 }
+read::from_json_struct!(Spec {
+    selector_labels: "selectorLabels",
+    local: "local",
+    enable_response_headers: "enableResponseHeaders",
+    enforce: "enforce",
+});
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, PartialEq)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+#[cfg_attr(test, serde(rename_all = "camelCase"))]
 pub struct Local {
     pub default_bucket: Option<BucketSpec>,
-    #[serde(default)]
+    #[cfg_attr(test, serde(default))]
     pub buckets: Vec<BucketConfig>,
 }
+read::from_json_struct!(Local {
+    default_bucket: "defaultBucket",
+    buckets: "buckets",
+});
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 pub struct BucketConfig {
     pub path: Option<String>,
     pub headers: Option<BTreeMap<String, String>>,
     pub bucket: Option<BucketSpec>,
 }
+read::from_json_struct!(BucketConfig {
+    path: "path",
+    headers: "headers",
+    bucket: "bucket",
+});
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, PartialEq)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+#[cfg_attr(test, serde(rename_all = "camelCase"))]
 pub struct BucketSpec {
     pub max_tokens: Option<Value>,
     pub tokens_per_fill: Option<Value>,
     pub fill_interval: Option<Value>,
 }
+read::from_json_struct!(BucketSpec {
+    max_tokens: "maxTokens",
+    tokens_per_fill: "tokensPerFill",
+    fill_interval: "fillInterval",
+});
 
 /// The pods the filter runs in, as far as selecting RateLimits goes.
 #[derive(Debug, Clone, Deserialize)]

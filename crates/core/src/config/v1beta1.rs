@@ -1,30 +1,39 @@
 //! `gateway.kyma-project.io/v1beta1`: one `host`, regex paths, Oathkeeper-style handlers
 //! (`accessStrategies`, `mutators`) whose `config` is free-form JSON.
 
-use serde::Deserialize;
+use super::read;
 use serde_json::Value;
 
 use super::model::{self, Access, ApiRule, Authenticator, PathSpec, Source};
-use super::num;
 use super::v2::{self, expand_host, resolve_service, DEFAULT_TIMEOUT_S};
 use super::JwtHandler;
 use crate::matcher::method::MethodSet;
 
-#[derive(Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Default, PartialEq)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+#[cfg_attr(test, serde(rename_all = "camelCase"))]
 pub struct Spec {
     pub host: Option<String>,
     pub service: Option<v2::Service>,
     pub gateway: Option<String>,
     pub cors_policy: Option<CorsPolicy>,
     pub rules: Option<Vec<Rule>>,
-    #[serde(default, deserialize_with = "num::opt_u32")]
+    #[cfg_attr(test, serde(default, deserialize_with = "crate::config::num::opt_u32"))]
     pub timeout: Option<u32>,
 }
+read::from_json_struct!(Spec {
+    host: "host",
+    service: "service",
+    gateway: "gateway",
+    cors_policy: "corsPolicy",
+    rules: "rules",
+    timeout: "timeout",
+});
 
 /// v1beta1 `corsPolicy`: like v2's, but `maxAge` is a duration (`"200s"`).
-#[derive(Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Default, PartialEq)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+#[cfg_attr(test, serde(rename_all = "camelCase"))]
 pub struct CorsPolicy {
     pub allow_headers: Option<Vec<String>>,
     pub allow_methods: Option<Vec<String>>,
@@ -33,26 +42,48 @@ pub struct CorsPolicy {
     pub expose_headers: Option<Vec<String>>,
     pub max_age: Option<Value>,
 }
+read::from_json_struct!(CorsPolicy {
+    allow_headers: "allowHeaders",
+    allow_methods: "allowMethods",
+    allow_origins: "allowOrigins",
+    allow_credentials: "allowCredentials",
+    expose_headers: "exposeHeaders",
+    max_age: "maxAge",
+});
 
-#[derive(Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Default, PartialEq)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+#[cfg_attr(test, serde(rename_all = "camelCase"))]
 pub struct Rule {
     pub path: Option<String>,
     pub service: Option<v2::Service>,
     pub methods: Option<Vec<String>>,
     pub access_strategies: Option<Vec<Option<Handler>>>,
     pub mutators: Option<Vec<Option<Handler>>>,
-    #[serde(default, deserialize_with = "num::opt_u32")]
+    #[cfg_attr(test, serde(default, deserialize_with = "crate::config::num::opt_u32"))]
     pub timeout: Option<u32>,
 }
+read::from_json_struct!(Rule {
+    path: "path",
+    service: "service",
+    methods: "methods",
+    access_strategies: "accessStrategies",
+    mutators: "mutators",
+    timeout: "timeout",
+});
 
 /// `{handler, config}`: both access strategies and mutators have this shape.
-#[derive(Debug, Default, Deserialize, PartialEq, Clone)]
+#[derive(Debug, Default, PartialEq, Clone)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 pub struct Handler {
-    #[serde(default)]
+    #[cfg_attr(test, serde(default))]
     pub handler: String,
     pub config: Option<Value>,
 }
+read::from_json_struct!(Handler {
+    handler: "handler",
+    config: "config",
+});
 
 /// An absent handler config reads as `null`, as Go's `json.RawMessage` would.
 static NULL: Value = Value::Null;
@@ -77,13 +108,20 @@ impl Handler {
 pub type IstioJwtConfig = v2::JwtConfig;
 
 /// The Ory keys Kyma itself reads from a `jwt` config (everything else goes to Oathkeeper).
-#[derive(Debug, Default, Deserialize, PartialEq)]
+#[derive(Debug, Default, PartialEq)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 pub struct OryJwtConfig {
     pub trusted_issuers: Option<Vec<String>>,
     pub jwks_urls: Option<Vec<String>>,
     pub required_scope: Option<Vec<String>>,
     pub target_audience: Option<Vec<String>>,
 }
+read::from_json_struct!(OryJwtConfig {
+    trusted_issuers: "trusted_issuers",
+    jwks_urls: "jwks_urls",
+    required_scope: "required_scope",
+    target_audience: "target_audience",
+});
 
 impl Spec {
     pub fn to_model(
@@ -208,7 +246,7 @@ fn access_of<'a>(strategies: impl Iterator<Item = &'a Handler>, jwt_handler: Jwt
             "jwt" => {
                 authenticators.push(match jwt_handler {
                     JwtHandler::Istio => {
-                        let parsed = IstioJwtConfig::deserialize(s.config()).unwrap_or_default();
+                        let parsed: IstioJwtConfig = read::read(s.config()).unwrap_or_default();
                         Authenticator::IstioJwt(parsed.to_model())
                     }
                     JwtHandler::Ory => Authenticator::OryJwt(s.config().clone()),

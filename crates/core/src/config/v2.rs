@@ -1,14 +1,14 @@
 //! `gateway.kyma-project.io/v2` and `v2alpha1` (field-for-field identical) as Kyma's Go types read
 //! them. Options keep "absent", "null" and "empty" apart, because validation tells them apart.
 
-use serde::Deserialize;
+use super::read;
 
 use super::model::{self, Access, ApiRule, Authenticator, PathSpec, Source};
-use super::num;
 use crate::matcher::method::MethodSet;
 
-#[derive(Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Default, PartialEq)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+#[cfg_attr(test, serde(rename_all = "camelCase"))]
 pub struct Spec {
     pub hosts: Option<Vec<String>>,
     pub service: Option<Service>,
@@ -16,34 +16,60 @@ pub struct Spec {
     pub external_gateway: Option<String>,
     pub cors_policy: Option<CorsPolicy>,
     pub rules: Option<Vec<Rule>>,
-    #[serde(default, deserialize_with = "num::opt_u32")]
+    #[cfg_attr(test, serde(default, deserialize_with = "crate::config::num::opt_u32"))]
     pub timeout: Option<u32>,
 }
+read::from_json_struct!(Spec {
+    hosts: "hosts",
+    service: "service",
+    gateway: "gateway",
+    external_gateway: "externalGateway",
+    cors_policy: "corsPolicy",
+    rules: "rules",
+    timeout: "timeout",
+});
 
-#[derive(Debug, Default, Deserialize, PartialEq, Clone)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Default, PartialEq, Clone)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+#[cfg_attr(test, serde(rename_all = "camelCase"))]
 pub struct Service {
     pub name: Option<String>,
     pub namespace: Option<String>,
-    #[serde(default, deserialize_with = "num::opt_u32")]
+    #[cfg_attr(test, serde(default, deserialize_with = "crate::config::num::opt_u32"))]
     pub port: Option<u32>,
     pub external: Option<bool>,
 }
+read::from_json_struct!(Service {
+    name: "name",
+    namespace: "namespace",
+    port: "port",
+    external: "external",
+});
 
-#[derive(Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Default, PartialEq)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+#[cfg_attr(test, serde(rename_all = "camelCase"))]
 pub struct CorsPolicy {
     pub allow_headers: Option<Vec<String>>,
     pub allow_methods: Option<Vec<String>>,
     pub allow_origins: Option<Vec<std::collections::BTreeMap<String, String>>>,
     pub allow_credentials: Option<bool>,
     pub expose_headers: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "num::opt_u64")]
+    #[cfg_attr(test, serde(default, deserialize_with = "crate::config::num::opt_u64"))]
     pub max_age: Option<u64>,
 }
+read::from_json_struct!(CorsPolicy {
+    allow_headers: "allowHeaders",
+    allow_methods: "allowMethods",
+    allow_origins: "allowOrigins",
+    allow_credentials: "allowCredentials",
+    expose_headers: "exposeHeaders",
+    max_age: "maxAge",
+});
 
-#[derive(Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Default, PartialEq)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+#[cfg_attr(test, serde(rename_all = "camelCase"))]
 pub struct Rule {
     pub path: Option<String>,
     pub service: Option<Service>,
@@ -51,54 +77,96 @@ pub struct Rule {
     pub no_auth: Option<bool>,
     pub jwt: Option<JwtConfig>,
     pub ext_auth: Option<ExtAuth>,
-    #[serde(default, deserialize_with = "num::opt_u32")]
+    #[cfg_attr(test, serde(default, deserialize_with = "crate::config::num::opt_u32"))]
     pub timeout: Option<u32>,
     pub request: Option<Request>,
 }
+read::from_json_struct!(Rule {
+    path: "path",
+    service: "service",
+    methods: "methods",
+    no_auth: "noAuth",
+    jwt: "jwt",
+    ext_auth: "extAuth",
+    timeout: "timeout",
+    request: "request",
+});
 
-#[derive(Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Default, PartialEq)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+#[cfg_attr(test, serde(rename_all = "camelCase"))]
 pub struct Request {
     pub headers: Option<std::collections::BTreeMap<String, String>>,
     pub cookies: Option<std::collections::BTreeMap<String, String>>,
 }
+read::from_json_struct!(Request {
+    headers: "headers",
+    cookies: "cookies",
+});
 
-#[derive(Debug, Default, Deserialize, PartialEq, Clone)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Default, PartialEq, Clone)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+#[cfg_attr(test, serde(rename_all = "camelCase"))]
 pub struct JwtConfig {
     pub authentications: Option<Vec<JwtAuthentication>>,
     /// `[null]` is a distinct validation error ("authorization is empty").
     pub authorizations: Option<Vec<Option<JwtAuthorization>>>,
 }
+read::from_json_struct!(JwtConfig {
+    authentications: "authentications",
+    authorizations: "authorizations",
+});
 
-#[derive(Debug, Default, Deserialize, PartialEq, Clone)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Default, PartialEq, Clone)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+#[cfg_attr(test, serde(rename_all = "camelCase"))]
 pub struct JwtAuthentication {
     pub issuer: Option<String>,
     pub jwks_uri: Option<String>,
     pub from_headers: Option<Vec<FromHeader>>,
     pub from_params: Option<Vec<String>>,
 }
+read::from_json_struct!(JwtAuthentication {
+    issuer: "issuer",
+    jwks_uri: "jwksUri",
+    from_headers: "fromHeaders",
+    from_params: "fromParams",
+});
 
-#[derive(Debug, Default, Deserialize, PartialEq, Clone)]
+#[derive(Debug, Default, PartialEq, Clone)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 pub struct FromHeader {
     pub name: Option<String>,
     pub prefix: Option<String>,
 }
+read::from_json_struct!(FromHeader {
+    name: "name",
+    prefix: "prefix",
+});
 
-#[derive(Debug, Default, Deserialize, PartialEq, Clone)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Default, PartialEq, Clone)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+#[cfg_attr(test, serde(rename_all = "camelCase"))]
 pub struct JwtAuthorization {
     pub required_scopes: Option<Vec<String>>,
     pub audiences: Option<Vec<String>>,
 }
+read::from_json_struct!(JwtAuthorization {
+    required_scopes: "requiredScopes",
+    audiences: "audiences",
+});
 
-#[derive(Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Default, PartialEq)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+#[cfg_attr(test, serde(rename_all = "camelCase"))]
 pub struct ExtAuth {
     pub authorizers: Option<Vec<String>>,
     pub restrictions: Option<JwtConfig>,
 }
+read::from_json_struct!(ExtAuth {
+    authorizers: "authorizers",
+    restrictions: "restrictions",
+});
 
 impl CorsPolicy {
     pub fn to_model(&self) -> model::CorsPolicy {

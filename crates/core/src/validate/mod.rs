@@ -227,7 +227,7 @@ fn v1beta1_spec_annotation(obj: &Value) -> Result<Value, Failure> {
 }
 
 /// Typed spec, or the API server's complaint about its shape.
-pub(crate) fn spec_of<T: serde::de::DeserializeOwned + Default>(
+pub(crate) fn spec_of<T: crate::config::read::FromJson + Default>(
     spec: Option<&Value>,
     required: bool,
 ) -> Result<Option<T>, Vec<Failure>> {

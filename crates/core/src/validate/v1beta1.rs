@@ -3,7 +3,6 @@
 
 use std::collections::HashSet;
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::{
@@ -11,6 +10,7 @@ use super::{
     jwt_consistency, paths, spec_of, stages, uri_error, Context, Failure,
 };
 use crate::config::model::{ApiRule, Source};
+use crate::config::read;
 use crate::config::v1beta1::{Handler, IstioJwtConfig, OryJwtConfig, Rule, Spec};
 use crate::config::v2::expand_host;
 use crate::config::JwtHandler;
@@ -300,12 +300,8 @@ fn access_strategies(out: &mut Vec<Failure>, at: &str, rule: &Rule, handler: Jwt
 }
 
 /// Reads a handler config as Go's `json.Unmarshal` into `T` would, or Kyma's "Can't read json".
-fn read_config<T: serde::de::DeserializeOwned>(
-    out: &mut Vec<Failure>,
-    at: &str,
-    h: &Handler,
-) -> Option<T> {
-    match T::deserialize(h.config()) {
+fn read_config<T: read::FromJson>(out: &mut Vec<Failure>, at: &str, h: &Handler) -> Option<T> {
+    match read::read::<T>(h.config()) {
         Ok(t) => Some(t),
         Err(e) => {
             out.push(Failure::new(
@@ -495,7 +491,7 @@ fn istio_jwt_consistency(out: &mut Vec<Failure>, rules: &[Rule]) {
             if s.config_is_empty() {
                 continue;
             }
-            if let Ok(c) = IstioJwtConfig::deserialize(s.config()) {
+            if let Ok(c) = read::read::<IstioJwtConfig>(s.config()) {
                 parsed.push((format!(".spec.rules[{i}].accessStrategy[{j}]"), c));
             }
         }
