@@ -345,11 +345,14 @@ pub fn load(docs: Vec<Document>, mut base: PluginConfig, mut errors: Vec<InputEr
                 None
             }
             Doc::Mesh(providers) => {
-                match serde_json::from_value::<Vec<apirule_core::config::mesh::ExtensionProvider>>(
-                    Value::Array(providers),
-                ) {
+                let providers = Value::Array(providers);
+                use apirule_core::config::{mesh::ExtensionProvider, read};
+                match read::read::<Vec<ExtensionProvider>>(&providers) {
                     Ok(p) => base.extension_providers.extend(p),
-                    Err(e) => errors.push(error(&origin, format!("mesh extensionProviders: {e}"))),
+                    Err(e) => {
+                        let at = Some(e.path()).filter(|p| p != ".").unwrap_or_default();
+                        errors.push(error(&origin, format!("mesh extensionProviders{at}: {e}")))
+                    }
                 }
                 None
             }

@@ -269,7 +269,7 @@ fn signing_keys(config: &PluginConfig) -> Result<BTreeMap<String, Rc<SigningKey>
             Some(var) => {
                 let text = std::env::var(var)
                     .map_err(|_| err(format!("environment variable {var} is not set")))?;
-                serde_json::from_str(&text)
+                serde_json::from_slice(text.as_bytes())
                     .map_err(|e| err(format!("{var} is not a JWK Set: {e}")))?
             }
             None => value.clone(),

@@ -8,11 +8,11 @@
 //! carries a client-credentials token from `token_url`, cached until it expires.
 
 use crate::config::read;
+use crate::jwt::claims::object_without_duplicates;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use base64::Engine;
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::env::Cached;
@@ -334,13 +334,8 @@ impl IntrospectionRule {
         }
         let call_key = format!("client-credentials|{key}");
         if let Some(answer) = env.answers.get(&call_key) {
-            #[derive(Deserialize)]
-            struct TokenResponse {
-                access_token: String,
-                expires_in: Option<f64>,
-            }
             let parsed = (answer.status == Some(200))
-                .then(|| serde_json::from_slice::<TokenResponse>(&answer.body).ok())
+                .then(|| TokenResponse::parse(&answer.body))
                 .flatten();
             let Some(t) = parsed else {
                 return Err(Box::new(Outcome::Denied(ory(
@@ -442,7 +437,23 @@ fn parse_answer(a: &Answer) -> Option<Introspected> {
     if a.status != Some(200) {
         return None;
     }
-    serde_json::from_slice(&a.body).ok()
+    Introspected::parse(&a.body)
+}
+
+/// The token endpoint's answer to a client-credentials grant (RFC 6749 §5.1).
+struct TokenResponse {
+    access_token: String,
+    expires_in: Option<f64>,
+}
+
+impl TokenResponse {
+    fn parse(body: &[u8]) -> Option<TokenResponse> {
+        let members = object_without_duplicates(body)?;
+        Some(TokenResponse {
+            access_token: read::required(&members, "access_token").ok()?,
+            expires_in: read::field(&members, "expires_in").ok()?,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -450,6 +461,25 @@ mod reads {
     use super::RawConfig;
     use crate::config::read::tests::all_agree;
     use serde_json::json;
+
+    #[test]
+    fn a_token_answer_is_one_object_with_each_member_once() {
+        use super::TokenResponse;
+        let parse =
+            |b: &str| TokenResponse::parse(b.as_bytes()).map(|t| (t.access_token, t.expires_in));
+        assert_eq!(
+            parse(r#"{"access_token": "t", "expires_in": 60}"#),
+            Some(("t".into(), Some(60.0)))
+        );
+        assert_eq!(
+            parse(r#"{"access_token": "t", "expires_in": null}"#),
+            Some(("t".into(), None))
+        );
+        assert_eq!(parse(r#"{"access_token": "t", "access_token": "u"}"#), None);
+        assert_eq!(parse(r#"{"expires_in": 60}"#), None);
+        assert_eq!(parse(r#"{"access_token": "t", "expires_in": "60"}"#), None);
+        assert_eq!(parse(r#"["t", 60]"#), None);
+    }
 
     #[test]
     fn the_config_reads_as_the_derive_would() {

@@ -4,54 +4,90 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
 use serde_json::Value;
+
+use super::read;
 
 /// One `extensionProviders[]` entry. Only `envoyExtAuthzHttp` is used; other kinds (gRPC
 /// authorizers, tracers, access loggers) are accepted so a copied list loads, and an `extAuth`
 /// rule naming one is rejected with Kyma's message.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+#[cfg_attr(test, serde(rename_all = "camelCase"))]
 pub struct ExtensionProvider {
     pub name: String,
-    #[serde(default)]
+    #[cfg_attr(test, serde(default))]
     pub envoy_ext_authz_http: Option<EnvoyExtAuthzHttp>,
-    #[serde(flatten)]
+    /// Every other member (serde's `flatten`).
+    #[cfg_attr(test, serde(flatten))]
     pub other: BTreeMap<String, Value>,
 }
 
+impl read::FromJson for ExtensionProvider {
+    fn from_json(v: &Value) -> Result<Self, read::ReadError> {
+        const NAME: &str = "name";
+        const HTTP: &str = "envoyExtAuthzHttp";
+        let map = read::object(v, "struct ExtensionProvider")?;
+        Ok(ExtensionProvider {
+            name: read::required(map, NAME)?,
+            envoy_ext_authz_http: read::field(map, HTTP)?,
+            other: map
+                .iter()
+                .filter(|(k, _)| *k != NAME && *k != HTTP)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        })
+    }
+}
+
 /// `MeshConfig.ExtensionProvider.EnvoyExternalAuthorizationHttpProvider`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, PartialEq)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+#[cfg_attr(test, serde(deny_unknown_fields, rename_all = "camelCase"))]
 pub struct EnvoyExtAuthzHttp {
     /// `authz.foo.svc.cluster.local` or `foo/authz.foo.svc.cluster.local`.
-    #[serde(default)]
+    #[cfg_attr(test, serde(default))]
     pub service: String,
-    #[serde(default, deserialize_with = "super::num::opt_u32")]
+    #[cfg_attr(test, serde(default, deserialize_with = "super::num::opt_u32"))]
     pub port: Option<u32>,
     /// Istio's default is 10 minutes.
-    #[serde(default)]
+    #[cfg_attr(test, serde(default))]
     pub timeout: Option<Value>,
-    #[serde(default)]
+    #[cfg_attr(test, serde(default))]
     pub path_prefix: Option<String>,
-    #[serde(default)]
+    #[cfg_attr(test, serde(default))]
     pub fail_open: bool,
     /// A status code as a string (`"503"`); default `"403"`.
-    #[serde(default)]
+    #[cfg_attr(test, serde(default))]
     pub status_on_error: Option<String>,
     /// Deprecated by Istio in favour of `includeRequestHeadersInCheck`; same meaning.
-    #[serde(default)]
+    #[cfg_attr(test, serde(default))]
     pub include_headers_in_check: Vec<String>,
-    #[serde(default)]
+    #[cfg_attr(test, serde(default))]
     pub include_request_headers_in_check: Vec<String>,
-    #[serde(default)]
+    #[cfg_attr(test, serde(default))]
     pub include_additional_headers_in_check: BTreeMap<String, String>,
-    #[serde(default)]
+    #[cfg_attr(test, serde(default))]
     pub include_request_body_in_check: Option<Value>,
-    #[serde(default)]
+    #[cfg_attr(test, serde(default))]
     pub headers_to_upstream_on_allow: Vec<String>,
-    #[serde(default)]
+    #[cfg_attr(test, serde(default))]
     pub headers_to_downstream_on_deny: Vec<String>,
-    #[serde(default)]
+    #[cfg_attr(test, serde(default))]
     pub headers_to_downstream_on_allow: Vec<String>,
 }
+read::from_json_struct!(strict EnvoyExtAuthzHttp {
+    service: "service",
+    port: "port",
+    timeout: "timeout",
+    path_prefix: "pathPrefix",
+    fail_open: "failOpen",
+    status_on_error: "statusOnError",
+    include_headers_in_check: "includeHeadersInCheck",
+    include_request_headers_in_check: "includeRequestHeadersInCheck",
+    include_additional_headers_in_check: "includeAdditionalHeadersInCheck",
+    include_request_body_in_check: "includeRequestBodyInCheck",
+    headers_to_upstream_on_allow: "headersToUpstreamOnAllow",
+    headers_to_downstream_on_deny: "headersToDownstreamOnDeny",
+    headers_to_downstream_on_allow: "headersToDownstreamOnAllow",
+});

@@ -23,96 +23,129 @@ pub mod v1alpha1;
 pub mod v1beta1;
 pub mod v2;
 
-use serde::Deserialize;
 use serde_json::Value;
 
 /// Kyma's `api-gateway-config` switch for v1beta1 `jwt` rules: Ory Oathkeeper (Kyma's default
 /// when the ConfigMap is absent) or Istio. It selects which config keys are valid.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+#[cfg_attr(test, serde(rename_all = "lowercase"))]
 pub enum JwtHandler {
     #[default]
     Ory,
     Istio,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+impl read::FromJson for JwtHandler {
+    fn from_json(v: &Value) -> Result<Self, read::ReadError> {
+        Ok(match read::unit_variant(v, &["ory", "istio"])? {
+            0 => JwtHandler::Ory,
+            _ => JwtHandler::Istio,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+#[cfg_attr(test, serde(deny_unknown_fields, rename_all = "camelCase"))]
 pub struct PluginConfig {
     /// APIRule objects, or `List`s of them: `apiRules`, or `apiRulesGzip` decoded (one of the
     /// two is required; [`PluginConfig::from_json`] fills this).
-    #[serde(skip)]
+    #[cfg_attr(test, serde(skip))]
     pub api_rules: Vec<Value>,
-    #[serde(rename = "apiRules", default)]
+    #[cfg_attr(test, serde(rename = "apiRules", default))]
     api_rules_plain: Option<Vec<Value>>,
     /// The same list in compact form (gzip, then base64): see [`compact`].
-    #[serde(default)]
+    #[cfg_attr(test, serde(default))]
     api_rules_gzip: Option<String>,
     /// Completes short hosts (`httpbin` → `httpbin.<defaultDomain>`), the role of the Kyma
     /// gateway's `*.<domain>` host.
-    #[serde(default)]
+    #[cfg_attr(test, serde(default))]
     pub default_domain: Option<String>,
-    #[serde(default)]
+    #[cfg_attr(test, serde(default))]
     pub jwt_handler: JwtHandler,
     /// When set, APIRules bound to another gateway are not served by this filter.
-    #[serde(default)]
+    #[cfg_attr(test, serde(default))]
     pub gateway: Option<String>,
     /// How JWKS documents are fetched and refreshed.
-    #[serde(default)]
+    #[cfg_attr(test, serde(default))]
     pub jwks: JwksSettings,
     /// Envoy cluster per origin (`"https://idp.example.com": "idp"`) for callouts; without an
     /// entry, Istio's `outbound|<port>||<host>`.
-    #[serde(default)]
+    #[cfg_attr(test, serde(default))]
     pub clusters: std::collections::BTreeMap<String, String>,
     /// Oathkeeper's global authenticator config, as Kyma deploys it: used by v1beta1 rules that
     /// leave `introspection_url` or `jwks_urls` out.
-    #[serde(default)]
+    #[cfg_attr(test, serde(default))]
     pub oathkeeper: OathkeeperDefaults,
     /// Private keys for `id_token` mutators, by the mutator's `jwks_url`: a JWK Set, or
     /// `{"fromEnv": "VAR"}` to read it from the proxy's environment (Istio `vmConfig.env`).
-    #[serde(default)]
+    #[cfg_attr(test, serde(default))]
     pub signing_keys: std::collections::BTreeMap<String, Value>,
     /// Use Envoy's `verify_signature` (BoringSSL) for RSA and ECDSA when the host offers it
     /// (default true); `false` forces the pure-Rust path.
-    #[serde(default)]
+    #[cfg_attr(test, serde(default))]
     pub native_crypto: Option<bool>,
     /// Istio mesh `extensionProviders` (the `istio` ConfigMap's): the authorizers `extAuth`
     /// rules name.
-    #[serde(default)]
+    #[cfg_attr(test, serde(default))]
     pub extension_providers: Vec<mesh::ExtensionProvider>,
     /// `RateLimit` objects (gateway.kyma-project.io/v1alpha1), or `List`s of them.
-    #[serde(default)]
+    #[cfg_attr(test, serde(default))]
     pub rate_limits: Vec<Value>,
     /// The pods this filter runs in, to tell which RateLimits select them (default: Istio's
     /// ingress gateway, `istio-system` with `app: istio-ingressgateway, istio: ingressgateway`).
-    #[serde(default)]
+    #[cfg_attr(test, serde(default))]
     pub workload: Option<ratelimit::Workload>,
     /// The routes set `x-forwarded-host` and each rule's timeout, as Kyma's VirtualService does
     /// and as `apirule render` writes them (it sets this key): the filter leaves both headers to
     /// them, two host calls fewer per allowed request. Default false: the filter writes them,
     /// for routes that do not (one catch-all route, say).
-    #[serde(default)]
+    #[cfg_attr(test, serde(default))]
     pub routes_set_upstream_headers: bool,
     /// Verified tokens remembered per worker (default 4096).
-    #[serde(default, deserialize_with = "num::opt_u64")]
+    #[cfg_attr(test, serde(default, deserialize_with = "num::opt_u64"))]
     pub token_cache_size: Option<u64>,
     /// Not a configuration key: `apirule check` sets it to report the controller's failures of
     /// an object the API server would refuse too (the validation context's `every_stage`).
-    #[serde(skip)]
+    #[cfg_attr(test, serde(skip))]
     pub every_stage: bool,
 }
+read::from_json_struct!(strict PluginConfig {
+    api_rules_plain: "apiRules",
+    api_rules_gzip: "apiRulesGzip",
+    default_domain: "defaultDomain",
+    jwt_handler: "jwtHandler",
+    gateway: "gateway",
+    jwks: "jwks",
+    clusters: "clusters",
+    oathkeeper: "oathkeeper",
+    signing_keys: "signingKeys",
+    native_crypto: "nativeCrypto",
+    extension_providers: "extensionProviders",
+    rate_limits: "rateLimits",
+    workload: "workload",
+    routes_set_upstream_headers: "routesSetUpstreamHeaders",
+    token_cache_size: "tokenCacheSize",
+} skip { api_rules, every_stage });
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, PartialEq)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+#[cfg_attr(test, serde(deny_unknown_fields, rename_all = "camelCase"))]
 pub struct OathkeeperDefaults {
     pub introspection_url: Option<String>,
-    #[serde(default)]
+    #[cfg_attr(test, serde(default))]
     pub jwks_urls: Vec<String>,
 }
+read::from_json_struct!(strict OathkeeperDefaults {
+    introspection_url: "introspectionUrl",
+    jwks_urls: "jwksUrls",
+});
 
 /// Durations as `"300s"`, `"5m"`, `"250ms"` or seconds.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, PartialEq)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+#[cfg_attr(test, serde(deny_unknown_fields, rename_all = "camelCase"))]
 pub struct JwksSettings {
     /// Refresh period of fetched keys (default 300s, Istio's).
     pub refresh_interval: Option<Value>,
@@ -125,6 +158,13 @@ pub struct JwksSettings {
     /// How long a request waits for keys that are not there yet (default 3s).
     pub max_wait: Option<Value>,
 }
+read::from_json_struct!(strict JwksSettings {
+    refresh_interval: "refreshInterval",
+    min_refetch_interval: "minRefetchInterval",
+    retry_interval: "retryInterval",
+    fetch_timeout: "fetchTimeout",
+    max_wait: "maxWait",
+});
 
 impl JwksSettings {
     pub fn policy(&self) -> Result<crate::jwt::keystore::JwksPolicy, ConfigError> {
@@ -186,16 +226,26 @@ impl PluginConfig {
     }
 
     fn parse(bytes: &[u8]) -> Result<PluginConfig, ConfigError> {
-        let de = &mut serde_json::Deserializer::from_slice(bytes);
-        deserialize_at(de).map_err(|(path, inner)| {
-            if inner.is_syntax() || inner.is_eof() {
-                ConfigError(format!("plugin configuration is not valid JSON: {inner}"))
-            } else if path.is_empty() || path == "." {
-                ConfigError(format!("plugin configuration: {inner}"))
-            } else {
-                ConfigError(format!("plugin configuration: .{path}: {inner}"))
-            }
+        let value: Value = serde_json::from_slice(bytes)
+            .map_err(|e| ConfigError(format!("plugin configuration is not valid JSON: {e}")))?;
+        Self::from_value(value).map_err(|e| match e.path() {
+            p if p == "." => ConfigError(format!("plugin configuration: {e}")),
+            p => ConfigError(format!("plugin configuration: .{p}: {e}")),
         })
+    }
+
+    /// The configuration's keys, the two lists of objects moved out rather than copied (10,000
+    /// APIRules are most of its size).
+    fn from_value(value: Value) -> Result<PluginConfig, read::ReadError> {
+        let Value::Object(mut members) = value else {
+            return Err(read::invalid_type(&value, "struct PluginConfig"));
+        };
+        let api_rules = take_list(&mut members, "apiRules", true)?;
+        let rate_limits = take_list(&mut members, "rateLimits", false)?;
+        let mut config: PluginConfig = read::read(&Value::Object(members))?;
+        config.api_rules_plain = api_rules;
+        config.rate_limits = rate_limits.unwrap_or_default();
+        Ok(config)
     }
 
     /// Every APIRule object, with `List`s flattened, in configuration order (RateLimit objects
@@ -262,6 +312,21 @@ impl PluginConfig {
     }
 }
 
+/// A list member taken out of `members`: absent is `None`, and so is `null` where `nullable` (an
+/// `Option`), as serde reads them.
+fn take_list(
+    members: &mut serde_json::Map<String, Value>,
+    key: &str,
+    nullable: bool,
+) -> Result<Option<Vec<Value>>, read::ReadError> {
+    match members.remove(key) {
+        None => Ok(None),
+        Some(Value::Null) if nullable => Ok(None),
+        Some(Value::Array(items)) => Ok(Some(items)),
+        Some(other) => Err(read::invalid_type(&other, "a sequence").at_key(key)),
+    }
+}
+
 /// `metadata.name` / `metadata.namespace` of any object, for reports.
 pub fn object_identity(obj: &Value) -> (String, String) {
     let meta = obj.get("metadata");
@@ -287,28 +352,6 @@ pub fn typed<T: read::FromJson>(value: &Value, prefix: &str) -> Result<T, (Strin
     })
 }
 
-/// Deserialises the plugin configuration's own keys with the path of the failing field. The native
-/// build (the `apirule` tool, whose messages users read first) tracks it with serde_path_to_error;
-/// the module, where that costs code V8 keeps compiled, lets the error say what and where. (The
-/// APIRules inside are read by [`read`], which names the field in both.)
-#[cfg(not(target_arch = "wasm32"))]
-fn deserialize_at<'de, T, D>(de: D) -> Result<T, (String, D::Error)>
-where
-    T: serde::Deserialize<'de>,
-    D: serde::Deserializer<'de>,
-{
-    serde_path_to_error::deserialize(de).map_err(|e| (e.path().to_string(), e.into_inner()))
-}
-
-#[cfg(target_arch = "wasm32")]
-fn deserialize_at<'de, T, D>(de: D) -> Result<T, (String, D::Error)>
-where
-    T: serde::Deserialize<'de>,
-    D: serde::Deserializer<'de>,
-{
-    T::deserialize(de).map_err(|e| (String::new(), e))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -331,6 +374,67 @@ mod tests {
         assert!(e.is_some_and(|e| e.0.contains(".apiRules[0]")));
         let e = PluginConfig::from_json(br#"{"apiRules": [], "jwtHandler": "oathkeeper"}"#).err();
         assert!(e.is_some_and(|e| e.0.contains(".jwtHandler")));
+    }
+
+    /// Every key set, then every value replaced by every JSON shape: the same configuration, or
+    /// the same error at the same key, as serde's derive.
+    #[test]
+    fn the_configuration_reads_as_the_derive_would() {
+        use crate::config::read::tests::{agrees_by, all_agree_by};
+        use serde_json::json;
+        let authz = json!({
+            "service": "authz.ns.svc.cluster.local", "port": 8000, "timeout": "2s",
+            "pathPrefix": "/check", "failOpen": true, "statusOnError": "503",
+            "includeHeadersInCheck": ["a"], "includeRequestHeadersInCheck": ["b"],
+            "includeAdditionalHeadersInCheck": {"c": "d"}, "includeRequestBodyInCheck": {"maxRequestBytes": 10},
+            "headersToUpstreamOnAllow": ["e"], "headersToDownstreamOnDeny": ["f"],
+            "headersToDownstreamOnAllow": ["g"],
+        });
+        let doc = json!({
+            "apiRules": [{"kind": "APIRule"}], "apiRulesGzip": "H4sI", "defaultDomain": "d",
+            "jwtHandler": "istio", "gateway": "kyma-system/kyma-gateway",
+            "jwks": {"refreshInterval": "5m", "minRefetchInterval": "2s", "retryInterval": 1,
+                "fetchTimeout": "5s", "maxWait": "3s"},
+            "clusters": {"https://idp": "idp"},
+            "oathkeeper": {"introspectionUrl": "https://i", "jwksUrls": ["https://j"]},
+            "signingKeys": {"https://k": {"fromEnv": "KEYS"}}, "nativeCrypto": false,
+            "extensionProviders": [{"name": "authz", "envoyExtAuthzHttp": authz},
+                {"name": "tracer", "zipkin": {"service": "z"}}],
+            "rateLimits": [{"kind": "RateLimit"}],
+            "workload": {"namespace": "ns", "labels": {"app": "gw"}},
+            "routesSetUpstreamHeaders": true, "tokenCacheSize": 100,
+        });
+        let ours = |v: &Value| PluginConfig::from_value(v.clone());
+        all_agree_by(&doc, ours);
+        let with = |key: &str, value: Value| {
+            let mut changed = doc.clone();
+            changed[key] = value;
+            changed
+        };
+        for case in [
+            with("apirules", json!([])),
+            with("jwks", json!({"refresh": "1s"})),
+            with("oathkeeper", json!({"jwksUrl": "x"})),
+            with("workload", json!({"namespace": "n"})),
+            with(
+                "workload",
+                json!({"namespace": "n", "labels": {}, "extra": 1}),
+            ),
+            with("extensionProviders", json!([{"envoyExtAuthzHttp": {}}])),
+            with(
+                "extensionProviders",
+                json!([{"name": "a", "envoyExtAuthzHttp": {"sevice": "x"}}]),
+            ),
+            with("jwtHandler", json!("ory")),
+            with("jwtHandler", json!("oathkeeper")),
+            with("jwtHandler", json!({"ory": null})),
+            with("jwtHandler", json!({"ory": 1})),
+            with("jwtHandler", json!({"ory": null, "istio": null})),
+            json!([]),
+            json!("x"),
+        ] {
+            assert_eq!(agrees_by(&case, ours), Ok(()));
+        }
     }
 
     #[test]

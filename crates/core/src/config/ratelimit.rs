@@ -1,12 +1,12 @@
-//! Kyma's `RateLimit` resource (`gateway.kyma-project.io/v1alpha1`), as serde types. The CRD's
+//! Kyma's `RateLimit` resource (`gateway.kyma-project.io/v1alpha1`), as typed views. The CRD's
 //! own schema checks live in `validate::ratelimit`; fields are optional here so that a missing
-//! one is reported with Kyma's wording instead of a serde error.
+//! one is reported with Kyma's wording instead of a type error.
 
-use super::read;
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
 use serde_json::Value;
+
+use super::read;
 
 pub const API_VERSION: &str = "gateway.kyma-project.io/v1alpha1";
 pub const KIND: &str = "RateLimit";
@@ -74,12 +74,17 @@ read::from_json_struct!(BucketSpec {
 });
 
 /// The pods the filter runs in, as far as selecting RateLimits goes.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+#[cfg_attr(test, serde(deny_unknown_fields))]
 pub struct Workload {
     pub namespace: String,
     pub labels: BTreeMap<String, String>,
 }
+read::from_json_struct!(strict Workload {
+    namespace: "namespace" required,
+    labels: "labels" required,
+});
 
 impl Default for Workload {
     fn default() -> Workload {

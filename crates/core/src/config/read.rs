@@ -6,6 +6,8 @@
 //! Envoy (BENCHMARKS.md "Memory"). Here each struct is one small function over the object's map,
 //! the per-type work shared by all fields of that type. The messages are serde_json's own (the
 //! tests compare them with the derive's), and the error names the failing field in the module too.
+//! For the same reason the core parses JSON text with `serde_json::from_slice` only: each other
+//! entry point (`from_str`, `from_value`) is another copy of the parser.
 
 use std::collections::BTreeMap;
 
@@ -27,14 +29,14 @@ enum Step {
 }
 
 impl ReadError {
-    fn new(message: String) -> ReadError {
+    pub fn new(message: String) -> ReadError {
         ReadError {
             steps: Vec::new(),
             message,
         }
     }
 
-    fn at_key(mut self, key: &str) -> ReadError {
+    pub fn at_key(mut self, key: &str) -> ReadError {
         self.steps.push(Step::Key(key.to_owned()));
         self
     }
@@ -144,6 +146,20 @@ impl FromJson for Value {
     }
 }
 
+impl FromJson for f64 {
+    fn from_json(v: &Value) -> Result<Self, ReadError> {
+        v.as_f64().ok_or_else(|| invalid_type(v, "f64"))
+    }
+}
+
+impl FromJson for Map<String, Value> {
+    fn from_json(v: &Value) -> Result<Self, ReadError> {
+        v.as_object()
+            .cloned()
+            .ok_or_else(|| invalid_type(v, "a map"))
+    }
+}
+
 /// Integers as Istio delivers them (`config::num`): any number with an integral value in range.
 impl FromJson for u64 {
     fn from_json(v: &Value) -> Result<Self, ReadError> {
@@ -225,21 +241,80 @@ pub fn string_variant<T>(
     }
 }
 
-/// `FromJson` for a struct whose fields are all read with [`field`]: `from_json_struct!(Spec {
-/// host: "host", cors_policy: "corsPolicy" })`.
+/// A member without a default: absent is serde's "missing field".
+pub fn required<T: FromJson>(map: &Map<String, Value>, key: &'static str) -> Result<T, ReadError> {
+    match map.get(key) {
+        None => Err(ReadError::new(
+            serde_json::Error::missing_field(key).to_string(),
+        )),
+        Some(v) => T::from_json(v).map_err(|e| e.at_key(key)),
+    }
+}
+
+/// serde's `deny_unknown_fields`: a member not in `known` is an error (a typo in the plugin
+/// configuration must not silently change what is served).
+pub fn only(map: &Map<String, Value>, known: &'static [&'static str]) -> Result<(), ReadError> {
+    match map.keys().find(|k| !known.contains(&k.as_str())) {
+        None => Ok(()),
+        Some(k) => {
+            Err(ReadError::new(serde_json::Error::unknown_field(k, known).to_string()).at_key(k))
+        }
+    }
+}
+
+/// A serde enum of unit variants (`"ory"`).
+pub fn unit_variant(v: &Value, variants: &'static [&'static str]) -> Result<usize, ReadError> {
+    let known = |key: &str| {
+        variants.iter().position(|&n| n == key).ok_or_else(|| {
+            ReadError::new(serde_json::Error::unknown_variant(key, variants).to_string())
+        })
+    };
+    match v {
+        Value::String(key) => known(key),
+        Value::Object(map) => {
+            let mut members = map.iter();
+            let (Some((key, inner)), None) = (members.next(), members.next()) else {
+                return Err(invalid_value(Unexpected::Map, "map with a single key"));
+            };
+            let at = known(key)?;
+            match inner {
+                Value::Null => Ok(at),
+                other => Err(invalid_type(other, "unit").at_key(key)),
+            }
+        }
+        other => Err(invalid_type(other, "string or map")),
+    }
+}
+
+/// `FromJson` for a struct whose fields are read with [`field`] (absent: the type's default) or,
+/// marked `required`, with [`required`]: `from_json_struct!(Spec { host: "host", name: "name"
+/// required })`. `strict` refuses unknown members; `skip { .. }` lists fields that are not read
+/// (their default).
 macro_rules! from_json_struct {
-    ($ty:ident { $($field:ident: $key:literal),* $(,)? }) => {
+    ($ty:ident { $($field:ident: $key:literal $($how:ident)?),* $(,)? } $(skip { $($skip:ident),* })?) => {
+        $crate::config::read::from_json_struct!(@impl $ty, false, { $($field: $key $($how)?),* } { $($($skip),*)? });
+    };
+    (strict $ty:ident { $($field:ident: $key:literal $($how:ident)?),* $(,)? } $(skip { $($skip:ident),* })?) => {
+        $crate::config::read::from_json_struct!(@impl $ty, true, { $($field: $key $($how)?),* } { $($($skip),*)? });
+    };
+    (@impl $ty:ident, $strict:expr, { $($field:ident: $key:literal $($how:ident)?),* } { $($skip:ident),* }) => {
         impl $crate::config::read::FromJson for $ty {
             fn from_json(
                 v: &serde_json::Value,
             ) -> Result<Self, $crate::config::read::ReadError> {
                 let map = $crate::config::read::object(v, concat!("struct ", stringify!($ty)))?;
+                if $strict {
+                    $crate::config::read::only(map, &[$($key),*])?;
+                }
                 Ok($ty {
-                    $($field: $crate::config::read::field(map, $key)?,)*
+                    $($field: $crate::config::read::from_json_struct!(@how $($how)?)(map, $key)?,)*
+                    $($skip: Default::default(),)*
                 })
             }
         }
     };
+    (@how) => { $crate::config::read::field };
+    (@how required) => { $crate::config::read::required };
 }
 pub(crate) use from_json_struct;
 
@@ -256,7 +331,18 @@ pub(crate) mod tests {
     where
         T: FromJson + DeserializeOwned + PartialEq + std::fmt::Debug,
     {
-        let ours = read::<T>(value);
+        agrees_by(value, read::<T>)
+    }
+
+    /// [`agrees`] for a reader other than `FromJson`.
+    pub fn agrees_by<T>(
+        value: &Value,
+        ours: impl Fn(&Value) -> Result<T, ReadError>,
+    ) -> Result<(), String>
+    where
+        T: DeserializeOwned + PartialEq + std::fmt::Debug,
+    {
+        let ours = ours(value);
         let theirs: Result<T, _> = serde_path_to_error::deserialize(value);
         match (&ours, &theirs) {
             (Ok(a), Ok(b)) if a == b => Ok(()),
@@ -346,10 +432,18 @@ pub(crate) mod tests {
     where
         T: FromJson + DeserializeOwned + PartialEq + std::fmt::Debug,
     {
+        all_agree_by(doc, read::<T>);
+    }
+
+    /// [`all_agree`] for a reader other than `FromJson`.
+    pub fn all_agree_by<T>(doc: &Value, ours: impl Fn(&Value) -> Result<T, ReadError>)
+    where
+        T: DeserializeOwned + PartialEq + std::fmt::Debug,
+    {
         let all = variants(doc);
         assert!(all.len() > 20, "{doc} has too few values to vary");
         for v in &all {
-            assert_eq!(agrees::<T>(v), Ok(()));
+            assert_eq!(agrees_by(v, &ours), Ok(()));
         }
     }
 

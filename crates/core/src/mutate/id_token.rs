@@ -214,7 +214,8 @@ impl IdToken {
                 return Ok(token.clone());
             }
         }
-        let custom: Map<String, Value> = match serde_json::from_str::<Value>(&rendered) {
+        let custom: Map<String, Value> = match serde_json::from_slice::<Value>(rendered.as_bytes())
+        {
             Ok(Value::Object(m)) => m,
             _ => return Err("id_token claims must render to a JSON object".into()),
         };

@@ -222,7 +222,7 @@ fn v1beta1_spec_annotation(obj: &Value) -> Result<Value, Failure> {
                 format!("Required value: {ORIGINAL_VERSION} is v1beta1, so the v1beta1 spec must be here"),
             )
         })?;
-    serde_json::from_str(text)
+    serde_json::from_slice(text.as_bytes())
         .map_err(|e| Failure::new(&path, format!("Invalid value: not a v1beta1 spec: {e}")))
 }
 
