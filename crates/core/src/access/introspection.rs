@@ -7,8 +7,6 @@
 //! `exp`, so a reused token costs no callout. With `pre_authorization`, the introspection call
 //! carries a client-credentials token from `token_url`, cached until it expires.
 
-use crate::config::read;
-use crate::jwt::claims::object_without_duplicates;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
@@ -20,6 +18,8 @@ use super::env::{AuthEnv, Outcome};
 use super::ory_jwt::{scope_matches, ScopeStrategy, TokenFrom};
 use super::session::{Identity, Introspected};
 use crate::callout::{form_encode, target, Answer, CallRequest, Upstream};
+use crate::config::read;
+use crate::jwt::claims::object_without_duplicates;
 use crate::response::{ory, DenyReason};
 
 #[derive(Debug, Default, PartialEq)]

@@ -8,8 +8,7 @@ use std::rc::Rc;
 use serde_json::{Map, Value};
 
 use crate::config::read;
-use crate::jwt::claims;
-use crate::jwt::claims::object_without_duplicates;
+use crate::jwt::claims::{self, object_without_duplicates};
 
 /// Who the request was authenticated as: the session Ory mutators template over.
 #[derive(Debug, Clone)]
@@ -103,15 +102,6 @@ impl read::FromJson for Introspected {
     }
 }
 
-impl Introspected {
-    /// An endpoint's answer: one JSON object, each member once (a repeated `active` must not
-    /// let two parsers disagree on whether the token is valid).
-    pub fn parse(body: &[u8]) -> Option<Introspected> {
-        let members = object_without_duplicates(body)?;
-        read::read(&Value::Object(members)).ok()
-    }
-}
-
 /// `aud` as a string or a list of strings (RFC 7662 §2.2 allows both).
 fn string_or_list(v: &Value) -> Result<Vec<String>, read::ReadError> {
     let bad = |what: &str| read::ReadError::new(what.to_owned());
@@ -137,6 +127,13 @@ fn string_or_list_serde<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<St
 }
 
 impl Introspected {
+    /// An endpoint's answer: one JSON object, each member once (a repeated `active` must not
+    /// let two parsers disagree on whether the token is valid).
+    pub fn parse(body: &[u8]) -> Option<Introspected> {
+        let members = object_without_duplicates(body)?;
+        read::read(&Value::Object(members)).ok()
+    }
+
     /// Oathkeeper's session `Extra`: `ext` plus `username`, `client_id`, `scope`, `aud`.
     pub fn extra(&self) -> Map<String, Value> {
         let mut m = self.ext.clone().unwrap_or_default();

@@ -208,36 +208,45 @@ impl<T: FromJson> FromJson for BTreeMap<String, T> {
     }
 }
 
-/// A serde externally tagged enum whose variants each carry one string (`{"header": "x"}`).
+/// A serde externally tagged enum: `"name"` or `{"name": content}`, as the variant's index, its
+/// name and its content.
+fn variant<'a>(
+    v: &'a Value,
+    variants: &'static [&'static str],
+) -> Result<(usize, &'a str, Option<&'a Value>), ReadError> {
+    let (key, content) = match v {
+        Value::String(key) => (key.as_str(), None),
+        Value::Object(map) => {
+            let mut members = map.iter();
+            let (Some((key, content)), None) = (members.next(), members.next()) else {
+                return Err(invalid_value(Unexpected::Map, "map with a single key"));
+            };
+            (key.as_str(), Some(content))
+        }
+        other => return Err(invalid_type(other, "string or map")),
+    };
+    let at = variants.iter().position(|&n| n == key).ok_or_else(|| {
+        ReadError::new(serde_json::Error::unknown_variant(key, variants).to_string())
+    })?;
+    Ok((at, key, content))
+}
+
+/// An enum whose variants each carry one string (`{"header": "x"}`).
 pub fn string_variant<T>(
     v: &Value,
     variants: &'static [&'static str],
     make: impl Fn(usize, String) -> T,
 ) -> Result<T, ReadError> {
-    let known = |key: &str| {
-        variants.iter().position(|&n| n == key).ok_or_else(|| {
-            ReadError::new(serde_json::Error::unknown_variant(key, variants).to_string())
-        })
-    };
-    match v {
-        Value::String(key) => {
-            known(key)?;
-            Err(ReadError::new(
-                serde_json::Error::invalid_type(Unexpected::UnitVariant, &"newtype variant")
-                    .to_string(),
-            )
-            .at_key(key))
-        }
-        Value::Object(map) => {
-            let mut members = map.iter();
-            let (Some((key, inner)), None) = (members.next(), members.next()) else {
-                return Err(invalid_value(Unexpected::Map, "map with a single key"));
-            };
-            let at = known(key)?;
-            let text = String::from_json(inner).map_err(|e| e.at_key(key))?;
-            Ok(make(at, text))
-        }
-        other => Err(invalid_type(other, "string or map")),
+    match variant(v, variants)? {
+        (at, key, Some(content)) => Ok(make(
+            at,
+            String::from_json(content).map_err(|e| e.at_key(key))?,
+        )),
+        (_, key, None) => Err(ReadError::new(
+            serde_json::Error::invalid_type(Unexpected::UnitVariant, &"newtype variant")
+                .to_string(),
+        )
+        .at_key(key)),
     }
 }
 
@@ -262,27 +271,11 @@ pub fn only(map: &Map<String, Value>, known: &'static [&'static str]) -> Result<
     }
 }
 
-/// A serde enum of unit variants (`"ory"`).
+/// An enum of unit variants (`"ory"`).
 pub fn unit_variant(v: &Value, variants: &'static [&'static str]) -> Result<usize, ReadError> {
-    let known = |key: &str| {
-        variants.iter().position(|&n| n == key).ok_or_else(|| {
-            ReadError::new(serde_json::Error::unknown_variant(key, variants).to_string())
-        })
-    };
-    match v {
-        Value::String(key) => known(key),
-        Value::Object(map) => {
-            let mut members = map.iter();
-            let (Some((key, inner)), None) = (members.next(), members.next()) else {
-                return Err(invalid_value(Unexpected::Map, "map with a single key"));
-            };
-            let at = known(key)?;
-            match inner {
-                Value::Null => Ok(at),
-                other => Err(invalid_type(other, "unit").at_key(key)),
-            }
-        }
-        other => Err(invalid_type(other, "string or map")),
+    match variant(v, variants)? {
+        (at, _, None | Some(Value::Null)) => Ok(at),
+        (_, key, Some(other)) => Err(invalid_type(other, "unit").at_key(key)),
     }
 }
 
