@@ -375,27 +375,43 @@ fn memory_figures() {
     println!("| workers | bare Envoy RSS MiB | pass-through Wasm RSS MiB | filter (sample rules) RSS MiB | portable module RSS MiB | filter adds to bare MiB | filter adds to pass-through MiB | portable adds to pass-through MiB |{head}");
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|{rule}");
     let sample = shipped_plugin_config();
+    // One Envoy's figure moves by a mebibyte or two from start to start (V8 compiles on
+    // background threads, and tcmalloc keeps what they freed): each cell is the median of
+    // `starts` Envoys, started side by side.
+    let starts = 3;
     for workers in [1u32, 2] {
         let start = |kind: Kind| BenchEnvoy::start_with(kind, 9, "wasm:warn", workers);
-        let mut envoys = vec![
-            start(Kind::Bare),
-            start(Kind::Passthrough),
-            start(Kind::Wasm(sample.clone())),
-            start(Kind::Portable(sample.clone())),
-        ];
-        if let Some(module) = &baseline {
-            envoys.push(start(Kind::Module(module.clone(), sample.clone())));
-        }
-        // Traffic on every worker's connection, so each has built its VM and contexts.
-        for _ in 0..200 {
-            for e in &envoys {
-                e.get("httpbin.local.kyma.dev", "/headers");
+        let mut runs: Vec<Vec<f64>> = Vec::new();
+        for _ in 0..starts {
+            let mut envoys = vec![
+                start(Kind::Bare),
+                start(Kind::Passthrough),
+                start(Kind::Wasm(sample.clone())),
+                start(Kind::Portable(sample.clone())),
+            ];
+            if let Some(module) = &baseline {
+                envoys.push(start(Kind::Module(module.clone(), sample.clone())));
             }
+            // Traffic on every worker's connection, so each has built its VM and contexts.
+            for _ in 0..200 {
+                for e in &envoys {
+                    e.get("httpbin.local.kyma.dev", "/headers");
+                }
+            }
+            std::thread::sleep(Duration::from_millis(500));
+            runs.push(
+                envoys
+                    .iter()
+                    .map(|e| scale::vm_rss_kib(e.proc.pid()) as f64 / 1024.0)
+                    .collect(),
+            );
         }
-        std::thread::sleep(Duration::from_millis(500));
-        let mib: Vec<f64> = envoys
-            .iter()
-            .map(|e| scale::vm_rss_kib(e.proc.pid()) as f64 / 1024.0)
+        let mib: Vec<f64> = (0..runs[0].len())
+            .map(|k| {
+                let mut v: Vec<f64> = runs.iter().map(|r| r[k]).collect();
+                v.sort_by(f64::total_cmp);
+                v[v.len() / 2]
+            })
             .collect();
         let [b, p, w, q] = [mib[0], mib[1], mib[2], mib[3]];
         let base = match mib.get(4) {
@@ -409,6 +425,7 @@ fn memory_figures() {
             q - p
         );
     }
+    println!("(each cell: the median of {starts} Envoys)");
 }
 
 /// Loads every scenario `rounds` times (interleaved, so drift hits all alike): samples per scenario.

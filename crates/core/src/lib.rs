@@ -26,6 +26,7 @@ pub mod compile;
 pub mod config;
 pub mod cors;
 pub mod decide;
+pub mod decimal;
 pub mod explain;
 pub mod headers;
 pub mod jwt;

@@ -28,14 +28,14 @@ impl read::FromJson for ExtensionProvider {
         const NAME: &str = "name";
         const HTTP: &str = "envoyExtAuthzHttp";
         let map = read::object(v, "struct ExtensionProvider")?;
+        let mut other = BTreeMap::new();
+        for (k, v) in map.iter().filter(|(k, _)| *k != NAME && *k != HTTP) {
+            other.insert(k.clone(), v.clone());
+        }
         Ok(ExtensionProvider {
             name: read::required(map, NAME)?,
             envoy_ext_authz_http: read::field(map, HTTP)?,
-            other: map
-                .iter()
-                .filter(|(k, _)| *k != NAME && *k != HTTP)
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            other,
         })
     }
 }

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::de::{Error as _, Unexpected};
+use serde::de::Error as _;
 use serde_json::{Map, Value};
 
 /// A value that did not have the expected shape, with the field it was found at.
@@ -77,29 +77,31 @@ impl std::fmt::Display for ReadError {
     }
 }
 
-/// How serde names a JSON value in "invalid type" messages.
-fn unexpected(v: &Value) -> Unexpected<'_> {
+/// How serde_json names a JSON value in "invalid type" messages. Written out rather than taken
+/// from serde's `Unexpected`, whose `Display` brings core's float formatting (about 20 KB) into
+/// the module; the differential tests below hold the wording to serde_json's.
+fn unexpected(v: &Value) -> String {
     match v {
-        Value::Null => Unexpected::Unit,
-        Value::Bool(b) => Unexpected::Bool(*b),
-        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
-            (Some(u), _) => Unexpected::Unsigned(u),
-            (None, Some(i)) => Unexpected::Signed(i),
-            _ => Unexpected::Float(n.as_f64().unwrap_or_default()),
-        },
-        Value::String(s) => Unexpected::Str(s),
-        Value::Array(_) => Unexpected::Seq,
-        Value::Object(_) => Unexpected::Map,
+        Value::Null => "null".into(),
+        Value::Bool(b) => format!("boolean `{b}`"),
+        Value::Number(n) if n.is_f64() => format!("floating point `{n}`"),
+        Value::Number(n) => format!("integer `{n}`"),
+        Value::String(s) => format!("string {s:?}"),
+        Value::Array(_) => "sequence".into(),
+        Value::Object(_) => "map".into(),
     }
 }
 
 /// "invalid type: string \"x\", expected a boolean", as serde_json words it.
 pub fn invalid_type(v: &Value, expected: &str) -> ReadError {
-    ReadError::new(serde_json::Error::invalid_type(unexpected(v), &expected).to_string())
+    ReadError::new(format!(
+        "invalid type: {}, expected {expected}",
+        unexpected(v)
+    ))
 }
 
-fn invalid_value(found: Unexpected<'_>, expected: &str) -> ReadError {
-    ReadError::new(serde_json::Error::invalid_value(found, &expected).to_string())
+fn invalid_value(found: &str, expected: &str) -> ReadError {
+    ReadError::new(format!("invalid value: {found}, expected {expected}"))
 }
 
 /// A type read from a JSON value.
@@ -174,7 +176,7 @@ impl FromJson for u32 {
     fn from_json(v: &Value) -> Result<Self, ReadError> {
         let wide = u64::from_json(v)?;
         u32::try_from(wide)
-            .map_err(|_| invalid_value(Unexpected::Unsigned(wide), "an integer below 2^32"))
+            .map_err(|_| invalid_value(&format!("integer `{wide}`"), "an integer below 2^32"))
     }
 }
 
@@ -202,9 +204,13 @@ impl<T: FromJson> FromJson for Vec<T> {
 impl<T: FromJson> FromJson for BTreeMap<String, T> {
     fn from_json(v: &Value) -> Result<Self, ReadError> {
         let map = v.as_object().ok_or_else(|| invalid_type(v, "a map"))?;
-        map.iter()
-            .map(|(k, item)| Ok((k.clone(), T::from_json(item).map_err(|e| e.at_key(k))?)))
-            .collect()
+        // Inserted one by one: `collect` would sort the (already sorted) pairs first, and each
+        // map type would bring its own copy of the sort into the module.
+        let mut out = BTreeMap::new();
+        for (k, item) in map {
+            out.insert(k.clone(), T::from_json(item).map_err(|e| e.at_key(k))?);
+        }
+        Ok(out)
     }
 }
 
@@ -219,7 +225,7 @@ fn variant<'a>(
         Value::Object(map) => {
             let mut members = map.iter();
             let (Some((key, content)), None) = (members.next(), members.next()) else {
-                return Err(invalid_value(Unexpected::Map, "map with a single key"));
+                return Err(invalid_value("map", "map with a single key"));
             };
             (key.as_str(), Some(content))
         }
@@ -243,8 +249,7 @@ pub fn string_variant<T>(
             String::from_json(content).map_err(|e| e.at_key(key))?,
         )),
         (_, key, None) => Err(ReadError::new(
-            serde_json::Error::invalid_type(Unexpected::UnitVariant, &"newtype variant")
-                .to_string(),
+            "invalid type: unit variant, expected newtype variant".into(),
         )
         .at_key(key)),
     }

@@ -104,6 +104,29 @@ pub fn object_without_duplicates(bytes: &[u8]) -> Option<Map<String, Value>> {
                 fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                     f.write_str("a JSON object")
                 }
+                // Every other shape is refused here, not by serde's default answer, whose
+                // wording (`Unexpected`) brings core's float formatting into the module.
+                fn visit_unit<E: serde::de::Error>(self) -> Result<Unique, E> {
+                    Err(E::custom("not an object"))
+                }
+                fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Unique, E> {
+                    self.visit_unit()
+                }
+                fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Unique, E> {
+                    self.visit_unit()
+                }
+                fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Unique, E> {
+                    self.visit_unit()
+                }
+                fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Unique, E> {
+                    self.visit_unit()
+                }
+                fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Unique, E> {
+                    self.visit_unit()
+                }
+                fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<Unique, A::Error> {
+                    Err(serde::de::Error::custom("not an object"))
+                }
                 fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Unique, A::Error> {
                     let mut map = Map::new();
                     while let Some((k, v)) = access.next_entry::<String, Value>()? {
@@ -117,7 +140,7 @@ pub fn object_without_duplicates(bytes: &[u8]) -> Option<Map<String, Value>> {
                     Ok(Unique(map))
                 }
             }
-            d.deserialize_map(V)
+            d.deserialize_any(V)
         }
     }
     serde_json::from_slice::<Unique>(bytes).ok().map(|u| u.0)

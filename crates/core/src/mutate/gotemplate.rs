@@ -422,7 +422,7 @@ fn call(f: Func, mut args: Vec<Option<Value>>) -> Result<Option<Value>, String> 
                         let i = n.as_f64().unwrap_or(-1.0);
                         match a.get(i as usize) {
                             Some(v) if i >= 0.0 => Some(v.clone()),
-                            _ => return Err(format!("index out of range: {i}")),
+                            _ => return Err(format!("index out of range: {}", go_float(i))),
                         }
                     }
                     (None, _) => None,
@@ -484,11 +484,11 @@ pub fn go_fmt(v: &Value) -> String {
         Value::Number(n) => go_float(n.as_f64().unwrap_or(0.0)),
         Value::Array(a) => format!("[{}]", a.iter().map(go_fmt).collect::<Vec<_>>().join(" ")),
         Value::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            let items: Vec<String> = keys
+            // Go prints a map's keys sorted; serde_json's map (a BTreeMap, without the
+            // `preserve_order` feature) iterates them in that order already.
+            let items: Vec<String> = m
                 .iter()
-                .map(|k| format!("{k}:{}", go_fmt(&m[*k])))
+                .map(|(k, v)| format!("{k}:{}", go_fmt(v)))
                 .collect();
             format!("map[{}]", items.join(" "))
         }
@@ -510,34 +510,22 @@ fn go_float(f: f64) -> String {
             "-Inf".into()
         };
     }
-    let sci = format!("{f:e}");
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let negative = mantissa.starts_with('-');
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-    let sign = if negative { "-" } else { "" };
+    let Some(d) = crate::decimal::Decimal::of(f) else {
+        return "0".into();
+    };
+    let sign = if d.negative { "-" } else { "" };
+    let exp = d.point - 1; // of the first digit
     if !(-4..6).contains(&exp) {
-        let (first, rest) = digits.split_at(1);
+        let (first, rest) = d.digits.split_at(1.min(d.digits.len()));
         let frac = if rest.is_empty() {
             String::new()
         } else {
             format!(".{rest}")
         };
         let esign = if exp < 0 { '-' } else { '+' };
-        return format!("{sign}{first}{frac}e{esign}{:02}", exp.abs());
+        return format!("{sign}{first}{frac}e{esign}{:02}", exp.unsigned_abs());
     }
-    let point = exp + 1; // digits before the decimal point
-    if point <= 0 {
-        format!("{sign}0.{}{digits}", "0".repeat((-point) as usize))
-    } else if (point as usize) >= digits.len() {
-        format!(
-            "{sign}{digits}{}",
-            "0".repeat(point as usize - digits.len())
-        )
-    } else {
-        let (a, b) = digits.split_at(point as usize);
-        format!("{sign}{a}.{b}")
-    }
+    d.plain()
 }
 
 #[cfg(test)]
@@ -661,6 +649,48 @@ mod tests {
         );
         assert_eq!(render("a {{- print .Subject -}} b"), Ok("arobotb".into()));
         assert_eq!(render("{{ print .Extra.nested }}"), Ok("map[k:v]".into()));
+    }
+
+    /// Go's fmt prints a map's keys sorted by their bytes, whatever order the JSON had.
+    #[test]
+    fn maps_print_with_sorted_keys() {
+        let v: Value = serde_json::from_str(r#"{"b":1,"a":{"z":[true,null],"B":"x"},"é":2,"A":3}"#)
+            .unwrap_or_default();
+        assert_eq!(go_fmt(&v), "map[A:3 a:map[B:x z:[true <nil>]] b:1 é:2]");
+    }
+
+    /// The layout before `decimal`, from core's `{:e}`: the oracle for every float.
+    fn go_float_by_core(f: f64) -> String {
+        let sci = format!("{f:e}");
+        let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+        let exp: i32 = exp.parse().unwrap_or(0);
+        let sign = if mantissa.starts_with('-') { "-" } else { "" };
+        let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+        if !(-4..6).contains(&exp) {
+            let (first, rest) = digits.split_at(1);
+            let frac = if rest.is_empty() {
+                String::new()
+            } else {
+                format!(".{rest}")
+            };
+            let esign = if exp < 0 { '-' } else { '+' };
+            return format!("{sign}{first}{frac}e{esign}{:02}", exp.abs());
+        }
+        format!("{f}")
+    }
+
+    #[test]
+    fn go_floats_as_before() {
+        // Ties in the last digit are rounded to even now, as Go does (decimal::tests).
+        for f in crate::decimal::sample_floats() {
+            let (ours, core) = (go_float(f), go_float_by_core(f));
+            if f != 0.0 && ours != core {
+                assert_eq!(ours.len(), core.len(), "{:#x}", f.to_bits());
+                assert_eq!(ours.parse::<f64>().ok(), Some(f), "{:#x}", f.to_bits());
+            }
+        }
+        // Go: strconv.FormatFloat(1658206780088562.25, 'g', -1, 64).
+        assert_eq!(go_float(1658206780088562.25), "1.6582067800885622e+15");
     }
 
     #[test]
