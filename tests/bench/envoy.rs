@@ -377,8 +377,11 @@ fn memory_figures() {
     let sample = shipped_plugin_config();
     // One Envoy's figure moves by a mebibyte or two from start to start (V8 compiles on
     // background threads, and tcmalloc keeps what they freed): each cell is the median of
-    // `starts` Envoys, started side by side.
-    let starts = 3;
+    // `starts` Envoys (APIRULE_BENCH_STARTS, 5 by default), started side by side.
+    let starts: usize = std::env::var("APIRULE_BENCH_STARTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
     for workers in [1u32, 2] {
         let start = |kind: Kind| BenchEnvoy::start_with(kind, 9, "wasm:warn", workers);
         let mut runs: Vec<Vec<f64>> = Vec::new();

@@ -88,12 +88,13 @@ read::from_json_struct!(strict Workload {
 
 impl Default for Workload {
     fn default() -> Workload {
+        // Inserted, not collected: `collect` into a map brings a sort into the module.
+        let mut labels = BTreeMap::new();
+        labels.insert("app".to_owned(), "istio-ingressgateway".to_owned());
+        labels.insert("istio".to_owned(), "ingressgateway".to_owned());
         Workload {
             namespace: "istio-system".into(),
-            labels: [("app", "istio-ingressgateway"), ("istio", "ingressgateway")]
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect(),
+            labels,
         }
     }
 }

@@ -31,9 +31,13 @@ impl HostIndex {
             return false;
         }
         map.insert(key.to_owned(), id);
-        if host.starts_with("*.") && !self.wildcard_lengths.contains(&key.len()) {
-            self.wildcard_lengths.push(key.len());
-            self.wildcard_lengths.sort_unstable_by(|a, b| b.cmp(a));
+        if host.starts_with("*.") {
+            // Longest first, each length once; placed by search (a sort here would be the
+            // module's only sort of numbers, 4 KB of code).
+            let lengths = &mut self.wildcard_lengths;
+            if let Err(at) = lengths.binary_search_by(|probe| key.len().cmp(probe)) {
+                lengths.insert(at, key.len());
+            }
         }
         true
     }
@@ -159,6 +163,24 @@ mod tests {
         // An attacker's host of many labels costs a probe per configured length, not per label.
         let long = "a.".repeat(30_000) + "example.com";
         assert_eq!(idx.lookup(&long), Some(1));
+    }
+
+    /// The wildcard lengths stay longest first and unique whatever order hosts come in.
+    #[test]
+    fn wildcard_lengths_longest_first() {
+        let mut idx = HostIndex::default();
+        let mut x: u32 = 7;
+        let mut want = Vec::new();
+        for id in 0..300 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            let len = 1 + (x >> 16) as usize % 40;
+            let host = format!("*.{}{id}", "a".repeat(len));
+            assert!(idx.insert(&host, id));
+            want.push(host.len() - 2);
+        }
+        want.sort_unstable_by(|a, b| b.cmp(a));
+        want.dedup();
+        assert_eq!(idx.wildcard_lengths, want);
     }
 
     #[test]
