@@ -95,21 +95,32 @@ pub fn parse(token: &str) -> Result<Jws<'_>, JwtError> {
     }
     let header_bytes = b64(h).ok_or(JwtError::HeaderBadBase64)?;
     let header = object_without_duplicates(&header_bytes).ok_or(JwtError::HeaderBadJson)?;
-    let alg = match header.get("alg") {
+    // The members that matter in one pass, not one lookup each; errors in a fixed order.
+    let (mut alg, mut kid, mut crit, mut typ) = (None, None, false, None);
+    for (name, value) in &header {
+        match name.as_str() {
+            "alg" => alg = Some(value),
+            "kid" => kid = Some(value),
+            "crit" => crit = true,
+            "typ" => typ = Some(value),
+            _ => {}
+        }
+    }
+    let alg = match alg {
         Some(serde_json::Value::String(a)) => Alg::parse(a).ok_or(JwtError::AlgNotImplemented)?,
         _ => return Err(JwtError::HeaderBadAlg),
     };
-    let kid = match header.get("kid") {
+    let kid = match kid {
         None => None,
         Some(serde_json::Value::String(k)) => Some(k.clone()),
         Some(_) => return Err(JwtError::HeaderBadKid),
     };
     // No extension is understood, so any `crit` makes the token invalid (RFC 7515 §4.1.11).
-    if header.contains_key("crit") {
+    if crit {
         return Err(JwtError::UnknownCritical);
     }
     // Explicit typing (RFC 8725 §3.11): absent, `JWT`, or a `+jwt` media type such as `at+jwt`.
-    match header.get("typ") {
+    match typ {
         None => {}
         Some(serde_json::Value::String(t))
             if t.eq_ignore_ascii_case("jwt") || t.to_ascii_lowercase().ends_with("+jwt") => {}
@@ -253,5 +264,32 @@ pub(crate) mod tests {
             "{}",
         );
         assert!(parse(&jku).is_ok());
+    }
+
+    /// With several bad header members, the error is the first in the order they are checked
+    /// (alg, kid, crit, typ), whatever order the members come in; a bad header is reported
+    /// before any bad claim.
+    #[test]
+    fn first_bad_header_member_in_a_fixed_order() {
+        let bad = [
+            (r#""alg":"none""#, JwtError::AlgNotImplemented),
+            (r#""kid":7"#, JwtError::HeaderBadKid),
+            (r#""crit":["b64"]"#, JwtError::UnknownCritical),
+            (r#""typ":"JOSE""#, JwtError::BadTyp),
+        ];
+        for mask in 1u32..16 {
+            let picked: Vec<usize> = (0..4).filter(|i| mask & (1 << i) != 0).collect();
+            for reversed in [false, true] {
+                let mut members: Vec<&str> = picked.iter().map(|&i| bad[i].0).collect();
+                if !picked.contains(&0) {
+                    members.push(r#""alg":"RS256""#);
+                }
+                if reversed {
+                    members.reverse();
+                }
+                let token = unsigned(&format!("{{{}}}", members.join(",")), r#"{"iss":1}"#);
+                assert_eq!(parse(&token).err(), Some(bad[picked[0]].1), "{members:?}");
+            }
+        }
     }
 }
