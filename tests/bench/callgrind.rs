@@ -338,7 +338,11 @@ pub fn envoy_instruction_figures() {
     for (name, n) in &counts {
         println!("| {name} | {n} | {} |", n.saturating_sub(bare));
     }
-    let ratio = |a: u64, b: u64| a as f64 / b.max(1) as f64;
+    // A stack left out by CALLGRIND_STACKS has no count: its ratios say so, not 0.000.
+    let ratio = |a: u64, b: u64| match (a, b) {
+        (0, _) | (_, 0) => "not run".to_owned(),
+        _ => format!("{:.3}", a as f64 / b as f64),
+    };
     println!();
     println!(
         "Ratios as throughput would be if cycles followed instructions (this stack's requests per the other's):"
@@ -356,15 +360,15 @@ pub fn envoy_instruction_figures() {
     ] {
         let jwt = of(&format!("filter jwt RS256, cached token{suffix}"));
         println!(
-            "- filter noAuth{what} / pass-through floor: {:.3} (target 0.95)",
+            "- filter noAuth{what} / pass-through floor: {} (target 0.95)",
             ratio(floor, of(&format!("filter noAuth{suffix}")))
         );
         println!(
-            "- filter jwt cached{what} / native jwt_authn+RBAC: {:.3}",
+            "- filter jwt cached{what} / native jwt_authn+RBAC: {}",
             ratio(native, jwt)
         );
         println!(
-            "- filter jwt cached{what} / native jwt_authn+RBAC with jwt_cache_config: {:.3}",
+            "- filter jwt cached{what} / native jwt_authn+RBAC with jwt_cache_config: {}",
             ratio(cached, jwt)
         );
     }
@@ -380,7 +384,7 @@ pub fn envoy_instruction_figures() {
         ),
     ] {
         println!(
-            "- filter jwt first-seen / {what}, first-seen: {:.3} (target 1.0)",
+            "- filter jwt first-seen / {what}, first-seen: {} (target 1.0)",
             ratio(
                 of(&format!("{name}, a first-seen token each request")),
                 first

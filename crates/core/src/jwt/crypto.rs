@@ -6,7 +6,7 @@
 //!   crates (`ed25519-compact`, `p256`). PS256/384/512 tokens, and RS or ES384 tokens on a host
 //!   without the foreign function, fail closed: their software verifier is not in this build.
 //! - the portable module (Cargo feature `portable`) adds jwt-simple's pure-Rust RSA and P-384, so
-//!   every algorithm verifies on any Proxy-Wasm host. It is about half a megabyte larger.
+//!   every algorithm verifies on any Proxy-Wasm host. It is about 300 KB larger.
 
 use super::jwks::{Curve, PublicKey};
 use super::jws::{Alg, Jws};
