@@ -47,7 +47,8 @@ fn main() {
     let seconds: u64 = std::env::var("BENCH_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(5);
+        .unwrap_or(5)
+        .max(1);
     let rounds: usize = std::env::var("BENCH_ROUNDS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -381,7 +382,8 @@ fn memory_figures() {
     let starts: usize = std::env::var("APIRULE_BENCH_STARTS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(5);
+        .unwrap_or(5)
+        .max(1);
     for workers in [1u32, 2] {
         let start = |kind: Kind| BenchEnvoy::start_with(kind, 9, "wasm:warn", workers);
         let mut runs: Vec<Vec<f64>> = Vec::new();

@@ -375,6 +375,10 @@ pub(crate) mod tests {
             json!(8000.0),
             json!(-1),
             json!(1.5),
+            // Floats serde_json words in exponent form, and negative zero.
+            json!(1e300),
+            json!(-1e-7),
+            json!(-0.0),
             json!(5_000_000_000u64),
             json!(""),
             json!("x"),

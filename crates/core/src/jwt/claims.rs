@@ -193,7 +193,13 @@ mod tests {
             Err(JwtError::PayloadBadJson),
             "duplicate"
         );
-        assert_eq!(c(r#"[]"#), Err(JwtError::PayloadBadJson));
+        for not_an_object in ["[]", "null", "1", "1.5", r#""x""#, "true", "{} {}", ""] {
+            assert_eq!(
+                c(not_an_object),
+                Err(JwtError::PayloadBadJson),
+                "{not_an_object}"
+            );
+        }
         assert_eq!(c("\u{feff}{}"), Err(JwtError::PayloadBadJson), "BOM");
     }
 

@@ -256,6 +256,23 @@ pub(crate) mod tests {
         assert_eq!(parse(&no_alg).err(), Some(JwtError::HeaderBadAlg));
         let crit = unsigned(r#"{"alg":"RS256","crit":["exp"],"exp":1}"#, "{}");
         assert_eq!(parse(&crit).err(), Some(JwtError::UnknownCritical));
+        // Any `crit`, whatever its value.
+        for value in ["null", "false", "{}", "[]", r#""b64""#] {
+            let crit = unsigned(&format!(r#"{{"alg":"RS256","crit":{value}}}"#), "{}");
+            assert_eq!(
+                parse(&crit).err(),
+                Some(JwtError::UnknownCritical),
+                "{value}"
+            );
+        }
+        for not_an_object in ["[]", "null", "1", "1.5", r#""x""#, "true"] {
+            let token = unsigned(not_an_object, "{}");
+            assert_eq!(
+                parse(&token).err(),
+                Some(JwtError::HeaderBadJson),
+                "{not_an_object}"
+            );
+        }
         // Embedded-key headers are tolerated and ignored.
         let typ = unsigned(r#"{"alg":"RS256","typ":"JOSE"}"#, "{}");
         assert_eq!(parse(&typ).err(), Some(JwtError::BadTyp));
@@ -271,6 +288,11 @@ pub(crate) mod tests {
     /// before any bad claim.
     #[test]
     fn first_bad_header_member_in_a_fixed_order() {
+        // A missing or non-string `alg` comes first too (HeaderBadAlg).
+        for alg in ["", r#""alg":7,"#, r#""alg":null,"#] {
+            let token = unsigned(&format!(r#"{{{alg}"kid":7,"crit":1,"typ":"JOSE"}}"#), "{}");
+            assert_eq!(parse(&token).err(), Some(JwtError::HeaderBadAlg), "{alg}");
+        }
         let bad = [
             (r#""alg":"none""#, JwtError::AlgNotImplemented),
             (r#""kid":7"#, JwtError::HeaderBadKid),

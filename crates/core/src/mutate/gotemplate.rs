@@ -422,6 +422,10 @@ fn call(f: Func, mut args: Vec<Option<Value>>) -> Result<Option<Value>, String> 
                         let i = n.as_f64().unwrap_or(-1.0);
                         match a.get(i as usize) {
                             Some(v) if i >= 0.0 => Some(v.clone()),
+                            // Go's index takes an int and prints it as one.
+                            _ if i.fract() == 0.0 && i.abs() < 9.0e18 => {
+                                return Err(format!("index out of range: {}", i as i64))
+                            }
                             _ => return Err(format!("index out of range: {}", go_float(i))),
                         }
                     }
@@ -498,9 +502,6 @@ pub fn go_fmt(v: &Value) -> String {
 /// `strconv.FormatFloat(f, 'g', -1, 64)`: shortest digits, exponent form when exp < -4 or >= 6... of
 /// the shortest precision rule (`%e` when the exponent is < -4 or >= 21 is JSON's, not fmt's).
 fn go_float(f: f64) -> String {
-    if f == 0.0 {
-        return "0".into();
-    }
     if !f.is_finite() {
         return if f.is_nan() {
             "NaN".into()
@@ -689,8 +690,14 @@ mod tests {
                 assert_eq!(ours.parse::<f64>().ok(), Some(f), "{:#x}", f.to_bits());
             }
         }
-        // Go: strconv.FormatFloat(1658206780088562.25, 'g', -1, 64).
+        // Go's fmt.Sprint of these float64 values.
         assert_eq!(go_float(1658206780088562.25), "1.6582067800885622e+15");
+        assert_eq!(go_float(2f64.powi(-25)), "2.9802322387695312e-08");
+        assert_eq!(go_float(5e-324), "5e-324");
+        assert_eq!(go_float(f64::MAX), "1.7976931348623157e+308");
+        assert_eq!(go_float(1e21), "1e+21");
+        assert_eq!(go_float(-0.0), "-0");
+        assert_eq!(go_float(0.0), "0");
     }
 
     #[test]
