@@ -665,6 +665,28 @@ spec:
   timeout: 20
   rules:
     - {path: '/anything/{**}', methods: [GET], noAuth: true}
+    - {path: '/response-headers', methods: [GET], noAuth: true}
+---
+apiVersion: gateway.kyma-project.io/v2
+kind: APIRule
+metadata: {name: cors, namespace: prod}
+spec:
+  hosts: [cors.example.com]
+  gateway: kyma-system/kyma-gateway
+  service: {name: shop, namespace: prod, port: 8080}
+  corsPolicy: {allowOrigins: [{exact: 'https://a.example'}], allowCredentials: true}
+  rules:
+    - {path: '/response-headers', methods: [GET], noAuth: true}
+---
+apiVersion: gateway.kyma-project.io/v1beta1
+kind: APIRule
+metadata: {name: keep, namespace: prod}
+spec:
+  host: keep.example.com
+  gateway: kyma-system/kyma-gateway
+  service: {name: shop, namespace: prod, port: 8080}
+  rules:
+    - {path: /response-headers, methods: [GET], accessStrategies: [{handler: allow}]}
 "),
         upstream.port,
         &[],
@@ -775,6 +797,56 @@ spec:
             seen(&filter, host, path, headers),
             by_routes,
             "the filter's own writes: {host}{path} {headers:?}"
+        );
+    }
+
+    // The upstream's own CORS headers: removed by the route or by the filter (v2, and v1beta1
+    // with a policy), kept by v1beta1 without one; the filter's own for an allowed origin.
+    let upstream_cors = "/response-headers?Access-Control-Allow-Origin=evil.example&Access-Control-Max-Age=9&X-Other=kept";
+    let client_sees = |envoy: &Envoy, host: &str, origin: Option<&str>| {
+        let headers: Vec<(&str, &str)> = origin.map(|o| ("origin", o)).into_iter().collect();
+        let r = envoy.send("GET", host, upstream_cors, &headers, "");
+        assert_eq!(r.status, 200, "{host}: {}", r.body);
+        [
+            "access-control-allow-origin",
+            "access-control-max-age",
+            "access-control-allow-credentials",
+            "x-other",
+        ]
+        .map(|name| r.header(name).unwrap_or("-").to_owned())
+    };
+    let cors_cases: [(&str, Option<&str>, [&str; 4]); 6] = [
+        ("a.wild.example.com", None, ["-", "-", "-", "kept"]),
+        (
+            "a.wild.example.com",
+            Some("https://a.example"),
+            ["-", "-", "-", "kept"],
+        ),
+        ("cors.example.com", None, ["-", "-", "-", "kept"]),
+        (
+            "cors.example.com",
+            Some("https://b.example"),
+            ["-", "-", "-", "kept"],
+        ),
+        (
+            "cors.example.com",
+            Some("https://a.example"),
+            ["https://a.example", "-", "true", "kept"],
+        ),
+        // httpbin adds its own `*` and credentials over the query's origin.
+        ("keep.example.com", None, ["*", "9", "true", "kept"]),
+    ];
+    for (host, origin, expected) in cors_cases {
+        let by_routes = client_sees(&routes, host, origin);
+        assert_eq!(
+            by_routes,
+            expected.map(str::to_owned),
+            "routes: {host} {origin:?}"
+        );
+        assert_eq!(
+            client_sees(&filter, host, origin),
+            by_routes,
+            "the filter's own removal: {host} {origin:?}"
         );
     }
 }

@@ -308,6 +308,18 @@ pub fn envoy_instruction_figures() {
             ));
         }
     }
+    // APIRULE_BENCH_MODULES=<name>=<module>[,...]: more modules on the noAuth path (variants
+    // of a pass-through or of the filter, while deciding what to build).
+    if let Ok(more) = std::env::var("APIRULE_BENCH_MODULES") {
+        for (name, module) in more.split(',').filter_map(|m| m.split_once('=')) {
+            stacks.push((
+                format!("module {name}, noAuth"),
+                Kind::Module(PathBuf::from(module), cfg.clone()),
+                "/open",
+                &[],
+            ));
+        }
+    }
     // CALLGRIND_STACKS=<text>[,<text>...]: only the stacks whose name contains one of them
     // (while iterating on a few).
     if let Ok(only) = std::env::var("CALLGRIND_STACKS") {

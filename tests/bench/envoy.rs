@@ -661,7 +661,8 @@ fn wrk(dir: &std::path::Path, s: &Scenario, seconds: u64, connections: u32) -> S
 /// rule with a required scope) on HOST, and an introspection rule on INTRO_HOST; `extra` keys
 /// are added at the top level.
 /// The filter as `apirule render` configures it: its routes set `x-forwarded-host` and the
-/// timeout, as Kyma's VirtualService does for the native stack (`extra` may turn that off).
+/// timeout and remove the upstream's CORS headers, as Kyma's VirtualService does for the native
+/// stack (`extra` may turn that off).
 fn filter_config(idp: &Idp, extra: Value) -> String {
     let mut cfg = json!({
         "clusters": {idp.issuer(): "idp"},
@@ -849,7 +850,8 @@ impl BenchEnvoy {
             clusters.push(cluster("upstream", up));
         }
         // The route as Kyma's VirtualService writes it, for the native stacks and for the filter
-        // configured as `apirule render` configures it: `x-forwarded-host` set on the route.
+        // configured as `apirule render` configures it: `x-forwarded-host` set on the route, the
+        // upstream's CORS headers removed from its response (a v2 APIRule).
         let by_routes = match &kind {
             Kind::Wasm(c) | Kind::Portable(c) | Kind::Module(_, c) => {
                 serde_json::from_str::<Value>(c)
@@ -862,6 +864,7 @@ impl BenchEnvoy {
             route["request_headers_to_add"] = json!([{
                 "header": {"key": "x-forwarded-host", "value": HOST},
                 "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}]);
+            route["response_headers_to_remove"] = json!(apirule_core::cors::UPSTREAM_CORS_HEADERS);
         }
         let cfg = json!({
             "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},

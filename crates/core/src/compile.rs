@@ -426,7 +426,7 @@ fn compile_api_rule(
             captures,
         });
     }
-    let cors = match CompiledCors::compile(&api_rule.cors) {
+    let cors = match CompiledCors::compile(&api_rule.cors, registry.upstream_by_routes) {
         Ok(c) => c,
         Err(e) => {
             failures.push(Failure::new(".spec.corsPolicy.allowOrigins", e));

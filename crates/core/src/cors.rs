@@ -25,6 +25,8 @@ pub const UPSTREAM_CORS_HEADERS: [&str; 6] = [
 pub struct CompiledCors {
     policy: Option<Compiled>,
     strip_upstream: bool,
+    /// The routes remove them instead (`routesSetUpstreamHeaders`).
+    stripped_by_routes: bool,
 }
 
 #[derive(Debug)]
@@ -58,12 +60,14 @@ impl ResponseEdits {
 }
 
 impl CompiledCors {
-    pub fn compile(cors: &Cors) -> Result<CompiledCors, String> {
-        let (policy, strip_upstream) = match cors {
-            Cors::None => (None, true),
-            Cors::Passthrough => (None, false),
-            Cors::V1beta1Default => (Some(CorsPolicy::v1beta1_default()), false),
-            Cors::Policy(p) => (Some(p.clone()), true),
+    /// `by_routes`: the routes remove the upstream's CORS headers (`routesSetUpstreamHeaders`,
+    /// as Kyma's VirtualService does), so the filter leaves them.
+    pub fn compile(cors: &Cors, by_routes: bool) -> Result<CompiledCors, String> {
+        let stripped_by_routes = cors.strips_upstream() && by_routes;
+        let policy = match cors {
+            Cors::None | Cors::Passthrough => None,
+            Cors::V1beta1Default => Some(CorsPolicy::v1beta1_default()),
+            Cors::Policy(p) => Some(p.clone()),
         };
         let policy = match policy {
             None => None,
@@ -88,7 +92,8 @@ impl CompiledCors {
         };
         Ok(CompiledCors {
             policy,
-            strip_upstream,
+            strip_upstream: cors.strips_upstream() && !by_routes,
+            stripped_by_routes,
         })
     }
 
@@ -105,6 +110,11 @@ impl CompiledCors {
             Origin::Regex(r) => r.is_match(origin),
         });
         ok.then_some((p, origin))
+    }
+
+    /// The routes remove the upstream's CORS headers, not the filter.
+    pub fn stripped_by_routes(&self) -> bool {
+        self.stripped_by_routes
     }
 
     /// Needs the request headers (`Origin`) to decide?
@@ -195,14 +205,17 @@ mod tests {
     #[test]
     fn kyma_e2e_policy() {
         // tests/e2e/tests/cors: regex .*local.kyma.dev, GET,POST, custom headers, maxAge 300.
-        let cors = CompiledCors::compile(&Cors::Policy(CorsPolicy {
-            allow_origins: vec![OriginMatch::Regex(".*local.kyma.dev".into())],
-            allow_methods: vec!["GET".into(), "POST".into()],
-            allow_headers: vec!["x-custom-allow-headers".into()],
-            expose_headers: vec!["x-custom-expose-headers".into()],
-            allow_credentials: Some(false),
-            max_age_s: Some(300),
-        }))
+        let cors = CompiledCors::compile(
+            &Cors::Policy(CorsPolicy {
+                allow_origins: vec![OriginMatch::Regex(".*local.kyma.dev".into())],
+                allow_methods: vec!["GET".into(), "POST".into()],
+                allow_headers: vec!["x-custom-allow-headers".into()],
+                expose_headers: vec!["x-custom-expose-headers".into()],
+                allow_credentials: Some(false),
+                max_age_s: Some(300),
+            }),
+            false,
+        )
         .unwrap_or_default();
         let pre = h(&[
             ("origin", "test.local.kyma.dev"),
@@ -230,11 +243,11 @@ mod tests {
 
     #[test]
     fn modes() {
-        let none = CompiledCors::compile(&Cors::None).unwrap_or_default();
+        let none = CompiledCors::compile(&Cors::None, false).unwrap_or_default();
         let any = h(&[("origin", "x"), ("access-control-request-method", "GET")]);
         assert!(none.preflight(&req("OPTIONS", &any)).is_none());
         assert!(none.response_edits(&req("GET", &any)).strip_upstream_cors);
-        let default = CompiledCors::compile(&Cors::V1beta1Default).unwrap_or_default();
+        let default = CompiledCors::compile(&Cors::V1beta1Default, false).unwrap_or_default();
         let d = default
             .preflight(&req("OPTIONS", &any))
             .map(|d| d.headers)
@@ -253,5 +266,38 @@ mod tests {
                 .strip_upstream_cors,
             "v1beta1 default keeps upstream"
         );
+    }
+
+    /// Where the routes remove the upstream's CORS headers the filter never does, and what it
+    /// sets on the response is the same.
+    #[test]
+    fn routes_remove_the_upstream_headers_instead_of_the_filter() {
+        let policy = Cors::Policy(CorsPolicy {
+            allow_origins: vec![OriginMatch::Exact("https://a.example".into())],
+            allow_credentials: Some(true),
+            ..CorsPolicy::default()
+        });
+        let origins = [
+            h(&[]),
+            h(&[("origin", "https://a.example")]),
+            h(&[("origin", "https://b.example")]),
+        ];
+        for cors in [Cors::None, Cors::V1beta1Default, policy, Cors::Passthrough] {
+            let (filter, routes) = (
+                CompiledCors::compile(&cors, false).unwrap_or_default(),
+                CompiledCors::compile(&cors, true).unwrap_or_default(),
+            );
+            for headers in &origins {
+                let (a, b) = (
+                    filter.response_edits(&req("GET", headers)),
+                    routes.response_edits(&req("GET", headers)),
+                );
+                assert_eq!(a.strip_upstream_cors, cors.strips_upstream(), "{cors:?}");
+                assert!(!b.strip_upstream_cors, "{cors:?}");
+                assert_eq!(routes.stripped_by_routes(), cors.strips_upstream());
+                assert!(!filter.stripped_by_routes());
+                assert_eq!(a.set, b.set, "{cors:?}");
+            }
+        }
     }
 }

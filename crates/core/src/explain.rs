@@ -63,6 +63,11 @@ fn trace_route(rules: &RuleSet, req: &Request<'_>, out: &mut Vec<String>) -> boo
                         .into(),
                 );
             }
+            if api.cors.stripped_by_routes() {
+                out.push(
+                    "  the route removes the upstream's CORS headers from the response".into(),
+                );
+            }
             out.push(format!("access: {}", describe(&r.access)));
             matched = true;
             break;

@@ -16,13 +16,15 @@ use crate::callout::Upstream;
 use crate::compile::{compile, Check, CompiledAccess, RuleSet, Status};
 use crate::config::model::{ApiRule, PathSpec, Rule, Service};
 use crate::config::{ConfigError, PluginConfig};
+use crate::cors::UPSTREAM_CORS_HEADERS;
 use crate::validate::{check_object, Context};
 
 /// A valid APIRule and the gateway it is bound to.
 pub type Model = (ApiRule, Option<String>);
 
-/// The plugin configuration as rendered: its routes set `x-forwarded-host` and the timeouts, so
-/// the filter leaves them to the routes (`routesSetUpstreamHeaders`).
+/// The plugin configuration as rendered: its routes set `x-forwarded-host` and the timeouts and
+/// remove the upstream's CORS headers, so the filter leaves them to the routes
+/// (`routesSetUpstreamHeaders`).
 fn routed(config_json: &Value) -> Value {
     let mut config = config_json.clone();
     if let Value::Object(m) = &mut config {
@@ -259,12 +261,16 @@ pub fn istio(
                 if let Some(host) = forwarded_host(&api, r) {
                     request["set"] = json!({crate::decide::X_FORWARDED_HOST: host});
                 }
+                let mut headers = json!({"request": request});
+                if api.cors.strips_upstream() {
+                    headers["response"] = json!({"remove": UPSTREAM_CORS_HEADERS});
+                }
                 Some(json!({
                     "name": format!("rule-{}", r.index),
                     "match": [{"uri": route_match(&r.path), "method": {"regex": methods_regex(r)}}],
                     "route": [{"destination": {"host": svc.fqdn(), "port": {"number": svc.port}}, "weight": 100}],
                     "timeout": format!("{}s", r.timeout_s),
-                    "headers": {"request": request},
+                    "headers": headers,
                 }))
             })
             .collect();
@@ -449,6 +455,9 @@ pub fn envoy(
                     "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
                 }]);
             }
+            if api.cors.strips_upstream() {
+                route["response_headers_to_remove"] = json!(UPSTREAM_CORS_HEADERS);
+            }
             routes.push(route);
         }
         vhosts.push(
@@ -603,5 +612,27 @@ mod tests {
             json!({"x-forwarded-host": "%REQ(:AUTHORITY)%"})
         );
         assert_eq!(set("o", 0), Value::Null, "an Ory header mutator's too");
+        // Kyma's `headers.response.remove`: v2 always, v1beta1 only with a corsPolicy.
+        let removed = |name: &str| {
+            docs.iter()
+                .find(|d| d["metadata"]["name"] == name)
+                .map(|d| d["spec"]["http"][0]["headers"]["response"]["remove"].clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(removed("a"), json!(UPSTREAM_CORS_HEADERS));
+        assert_eq!(removed("w"), json!(UPSTREAM_CORS_HEADERS));
+        assert_eq!(removed("o"), Value::Null);
+        let mut with_policy = json.clone();
+        with_policy["apiRules"][2]["spec"]["corsPolicy"] =
+            json!({"allowOrigins": [{"exact": "x"}]});
+        let config = PluginConfig::from_json(with_policy.to_string().as_bytes())
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let docs = istio(&with_policy, &config, "oci://r/i:1", None)
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let o = docs.iter().find(|d| d["metadata"]["name"] == "o");
+        assert_eq!(
+            o.map(|d| d["spec"]["http"][0]["headers"]["response"]["remove"].clone()),
+            Some(json!(UPSTREAM_CORS_HEADERS))
+        );
     }
 }

@@ -62,6 +62,14 @@ pub enum Cors {
     Passthrough,
 }
 
+impl Cors {
+    /// Kyma's VirtualService removes the upstream's own CORS headers (v2 always, v1beta1 with
+    /// an explicit policy).
+    pub fn strips_upstream(&self) -> bool {
+        matches!(self, Cors::None | Cors::Policy(_))
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CorsPolicy {
     pub allow_origins: Vec<OriginMatch>,
