@@ -66,12 +66,10 @@ $(IDP): tests/idp/package-lock.json
 	@touch $(IDP)
 
 # ---- build --------------------------------------------------------------------------------------
-# The proxy-wasm callbacks the filter does not use. The SDK exports every callback and the host
-# calls each one a module exports (a VM entry per stream, per body chunk), so they are dropped
-# from cargo's output before wasm-opt (BENCHMARKS.md "The floor"): bodies, trailers, on_done (the
-# SDK's answers "continue" and "done" are the host's own when absent), on_log (the filter forgets
-# a parked request when its context is dropped, in on_delete), and the network-filter,
-# gRPC, queue and foreign-function callbacks an HTTP filter without them never receives.
+# The proxy-wasm callbacks the pass-through example (the bench's floor, on the SDK) does not use.
+# The SDK exports every callback and the host calls each one a module exports (a VM entry per
+# stream, per body chunk), so `make bench` drops them from its build (BENCHMARKS.md "The floor").
+# The filter exports only its own (crates/filter/src/exports.rs).
 UNUSED := proxy_on_done proxy_on_log proxy_on_request_body proxy_on_request_trailers proxy_on_response_body \
 	proxy_on_response_trailers proxy_on_downstream_connection_close proxy_on_downstream_data \
 	proxy_on_new_connection proxy_on_upstream_connection_close proxy_on_upstream_data \
@@ -83,7 +81,7 @@ space := $(empty) $(empty)
 UNUSED_EXPORTS := $(subst $(space),$(comma),$(strip $(UNUSED)))
 # The module's own memcmp (crates/filter/src/memcmp.rs) is a C symbol, so cargo exports it too;
 # the host must not see it.
-DROPPED_EXPORTS := $(UNUSED_EXPORTS),memcmp
+DROPPED_EXPORTS := memcmp
 
 # A module is optimized again only when cargo made a newer one.
 define shrink
@@ -170,11 +168,10 @@ publish:
 bench: build portable $(STAMP) $(IDP) $(BENCHPY) .valgrind
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	cargo build --locked --release --target $(TARGET) -p apirule-wasm --example passthrough
-	@# The floor: the pass-through with only the callbacks it uses, the filter with all the SDK's.
+	@# The floor: the pass-through with only the callbacks it uses.
 	$(PYTHON) tools/wasm-exports.py target/$(TARGET)/release/examples/passthrough.wasm \
 	  --drop $(UNUSED_EXPORTS),proxy_on_response_headers,proxy_on_http_call_response \
 	  -o target/passthrough_min.wasm
-	$(WASM_OPT) $(WASM_RAW) -o target/apirule_wasm_all_exports.wasm
 	cargo build --locked --profile instructions --example instructions
 	$(INSTRUCTIONS)
 	APIRULE_BENCH=1 ENVOY=$(abspath $(ENVOY)) CARGO_PROFILE_RELEASE_PANIC=unwind \

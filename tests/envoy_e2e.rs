@@ -425,7 +425,7 @@ fn the_default_module_is_under_one_mib() {
 
 /// Issue 17: both modules export only the proxy-wasm callbacks the filter implements (the host
 /// calls every exported one, per stream), and every one it implements (a missing one would be
-/// silently skipped by the host). `make build` drops the rest (tools/wasm-exports.py).
+/// silently skipped by the host): those of `crates/filter/src/exports.rs`.
 #[test]
 fn modules_export_exactly_the_callbacks_the_filter_implements() {
     let expected = [
@@ -433,46 +433,37 @@ fn modules_export_exactly_the_callbacks_the_filter_implements() {
         "_initialize",
         "proxy_abi_version_0_2_1",
         "proxy_on_memory_allocate",
-        // The root context: start, configuration, the JWKS timer, JWKS fetch answers.
+        // The root context: start, configuration, the JWKS timer, JWKS fetch answers (and a
+        // stream's call answers).
         "proxy_on_vm_start",
         "proxy_on_configure",
         "proxy_on_tick",
         "proxy_on_http_call_response",
-        // Each stream: created, request and response headers, deleted (the SDK drops the
-        // context, which forgets a parked request whose client left).
+        // Each stream: created (its root, when the VM has several), request and response
+        // headers, deleted (what was kept for it goes, a parked request is forgotten).
         "proxy_on_context_create",
         "proxy_on_request_headers",
         "proxy_on_response_headers",
         "proxy_on_delete",
     ];
+    let mut want: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
+    want.sort();
     for module in [wasm_path(), portable_wasm_path()] {
         let mut found = wasm_exports(&std::fs::read(&module).unwrap());
         found.sort();
-        let mut want: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
-        want.sort();
         assert_eq!(found, want, "{}", module.display());
     }
-    // The shell implements no other callback: a new `fn on_...` must be exported too.
-    let shell: String = ["http.rs", "root.rs"]
-        .iter()
-        .map(|f| std::fs::read_to_string(repo().join("crates/filter/src").join(f)).unwrap())
-        .collect();
-    let implemented: std::collections::BTreeSet<&str> = shell
-        .split("fn on_")
+    // The shell exports no other function: a new callback must be listed here too.
+    let shell = std::fs::read_to_string(repo().join("crates/filter/src/exports.rs")).unwrap();
+    let mut exported: Vec<String> = shell
+        .split("pub extern \"C\" fn ")
         .skip(1)
         .filter_map(|rest| rest.split('(').next())
+        .map(str::to_owned)
+        .chain(["memory".to_owned()])
         .collect();
-    assert_eq!(
-        implemented.into_iter().collect::<Vec<_>>(),
-        [
-            "configure",
-            "http_call_response",
-            "http_request_headers",
-            "http_response_headers",
-            "tick",
-            "vm_start"
-        ]
-    );
+    exported.sort();
+    assert_eq!(exported, want);
 }
 
 /// The names in a WebAssembly module's export section.
@@ -525,4 +516,74 @@ fn envoy_starts_on_fresh_ports_when_its_port_was_taken() {
     assert_ne!(envoy.port, port);
     assert_eq!(envoy.get("httpbin.local.kyma.dev", "/headers").status, 200);
     drop(taken);
+}
+
+/// Two plugin configurations in one VM (two filters with the same module and VM config, as Envoy
+/// also has while it moves from one configuration to the next): each stream is decided by its
+/// own filter's rules, and its response edited by its own filter's CORS policy. The module
+/// records a stream's root only while the VM has more than one.
+#[test]
+fn two_configurations_in_one_vm_decide_each_stream_by_its_own() {
+    let upstream = Upstream::start();
+    let api = |rules: Value, cors: Option<Value>| {
+        let mut rule = json!({
+            "apiVersion": "gateway.kyma-project.io/v2", "kind": "APIRule",
+            "metadata": {"name": "two", "namespace": "test"},
+            "spec": {"hosts": ["two.example.com"], "gateway": "kyma-system/kyma-gateway",
+                     "service": {"name": "httpbin", "port": 8000}, "rules": rules}
+        });
+        if let Some(cors) = cors {
+            rule["spec"]["corsPolicy"] = cors;
+        }
+        plugin_config(&[rule], None)
+    };
+    let outer = api(
+        json!([{"path": "/anything/a", "methods": ["GET"], "noAuth": true},
+               {"path": "/anything/b", "methods": ["GET"], "noAuth": true}]),
+        Some(json!({"allowOrigins": [{"exact": "https://a.example"}]})),
+    );
+    let inner = api(
+        json!([{"path": "/anything/a", "methods": ["GET"], "noAuth": true},
+               {"path": "/headers", "methods": ["GET"], "noAuth": true}]),
+        None,
+    );
+    let (port, admin) = (free_port(), free_port());
+    let mut cfg = render(port, admin, upstream.port, 9, &outer);
+    let mut second = wasm_filter_mut(&mut cfg).clone();
+    second["typed_config"]["config"]["configuration"]["value"] = inner.into();
+    let filters = cfg["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+        ["typed_config"]["http_filters"]
+        .as_array_mut()
+        .unwrap();
+    let at = filters
+        .iter()
+        .position(|f| f["name"] == "envoy.filters.http.wasm")
+        .unwrap();
+    filters.insert(at + 1, second);
+    let envoy = Envoy::start_raw(port, admin, &cfg, 2);
+    let host = "two.example.com";
+    for _ in 0..3 {
+        assert_eq!(envoy.get(host, "/anything/a").status, 200);
+        // Allowed by the first filter, refused by the second; and the other way round.
+        assert_eq!(envoy.get(host, "/anything/b").status, 404);
+        assert_eq!(envoy.get(host, "/headers").status, 404);
+        let r = envoy.send(
+            "GET",
+            host,
+            "/anything/a",
+            &[("origin", "https://a.example")],
+            "",
+        );
+        assert_eq!(r.status, 200);
+        assert_eq!(
+            r.header("access-control-allow-origin"),
+            Some("https://a.example"),
+            "the outer filter's policy: {r:?}"
+        );
+    }
+    assert!(
+        envoy.log().contains("serving 1 APIRules (2 rules"),
+        "{}",
+        envoy.log()
+    );
 }

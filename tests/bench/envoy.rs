@@ -188,17 +188,15 @@ fn rate_limit_figures(seconds: u64, rounds: usize, connections: u32) {
 }
 
 /// The floor under any proxy-wasm filter, and what exporting fewer callbacks saves: the host
-/// calls a module only for the callbacks it exports, the SDK exports all of them. `make build`
-/// drops the filter's unused exports (tools/wasm-exports.py); `make bench` also makes the
-/// filter with all of them and the pass-through with only its own, for this comparison.
+/// calls a module only for the callbacks it exports, the SDK exports all of them. `make bench`
+/// builds the pass-through with only its own; the filter exports only its own
+/// (crates/filter/src/exports.rs).
 fn floor_figures(seconds: u64, rounds: usize, connections: u32) {
-    let min = |name: &str| repo().join("target").join(name);
-    for m in ["passthrough_min.wasm", "apirule_wasm_all_exports.wasm"] {
-        assert!(
-            min(m).exists(),
-            "target/{m} is missing (make bench builds it)"
-        );
-    }
+    let min = repo().join("target").join("passthrough_min.wasm");
+    assert!(
+        min.exists(),
+        "target/passthrough_min.wasm is missing (make bench builds it)"
+    );
     let idp = Idp::start(3600);
     let es = idp.token("es256", "read");
     let cfg = filter_config(&idp, json!({}));
@@ -223,30 +221,13 @@ fn floor_figures(seconds: u64, rounds: usize, connections: u32) {
         ),
         scenario(
             "pass-through, only its callbacks exported",
-            Kind::Module(min("passthrough_min.wasm"), String::new()),
+            Kind::Module(min, String::new()),
             vec![],
             "/open",
         ),
+        scenario("filter noAuth", Kind::Wasm(cfg.clone()), vec![], "/open"),
         scenario(
-            "filter noAuth, SDK exports",
-            Kind::Module(min("apirule_wasm_all_exports.wasm"), cfg.clone()),
-            vec![],
-            "/open",
-        ),
-        scenario(
-            "filter noAuth, only its callbacks exported",
-            Kind::Wasm(cfg.clone()),
-            vec![],
-            "/open",
-        ),
-        scenario(
-            "filter jwt, same ES256 token, SDK exports",
-            Kind::Module(min("apirule_wasm_all_exports.wasm"), cfg.clone()),
-            vec![es.clone()],
-            "/jwt",
-        ),
-        scenario(
-            "filter jwt, same ES256 token, only its callbacks",
+            "filter jwt, same ES256 token",
             Kind::Wasm(cfg),
             vec![es],
             "/jwt",
@@ -278,9 +259,8 @@ fn floor_figures(seconds: u64, rounds: usize, connections: u32) {
     for (label, num, den) in [
         ("pass-through, fewer exports / SDK pass-through", 2, 1),
         ("filter noAuth / SDK pass-through (target 0.95)", 3, 1),
-        ("filter noAuth, fewer exports / SDK pass-through", 4, 1),
-        ("filter noAuth, fewer exports / filter noAuth", 4, 3),
-        ("filter jwt, fewer exports / filter jwt", 6, 5),
+        ("filter noAuth / pass-through, fewer exports", 3, 2),
+        ("filter jwt / filter noAuth", 4, 3),
     ] {
         println!("{:<52} {:.3}", format!("{label}:"), rps[num] / rps[den]);
     }

@@ -4,8 +4,8 @@
 //! obs-text byte such as `caf\xE9` killed the worker for good) and `panic!` on any status they do
 //! not expect; a status outside the SDK's `Status` enum is even undefined behaviour there. Here
 //! every import returns a plain `u32`, every buffer the host fills is taken back as bytes, and
-//! every failure is a value. `clippy.toml` bans the panicking wrappers; the only one still used,
-//! `dispatch_http_call`, is wrapped in [`dispatch`] (see there why).
+//! every failure is a value. The module does not link the SDK at all: its callbacks are
+//! `exports.rs`.
 
 use std::ptr::{null, null_mut};
 use std::time::Duration;
@@ -96,6 +96,19 @@ extern "C" {
         grpc_status: i32,
     ) -> u32;
     fn proxy_continue_stream(stream: u32) -> u32;
+    #[allow(clippy::too_many_arguments)]
+    fn proxy_http_call(
+        upstream: *const u8,
+        upstream_size: usize,
+        headers: *const u8,
+        headers_size: usize,
+        body: *const u8,
+        body_size: usize,
+        trailers: *const u8,
+        trailers_size: usize,
+        timeout_ms: u32,
+        token: *mut u32,
+    ) -> u32;
     fn proxy_set_effective_context(context_id: u32) -> u32;
     fn proxy_call_foreign_function(
         name: *const u8,
@@ -117,8 +130,8 @@ fn result(code: Code) -> Result<(), Code> {
     }
 }
 
-/// Takes back a buffer the host allocated through the SDK's `proxy_on_memory_allocate`
-/// (a `Vec<u8>` of exactly `size` bytes, forgotten), or nothing.
+/// Takes back a buffer the host allocated through `proxy_on_memory_allocate` (`exports.rs`: a
+/// `Vec<u8>` of exactly `size` bytes, forgotten), or nothing.
 ///
 /// # Safety
 /// `data` is null or was returned by the host for exactly `size` bytes.
@@ -299,12 +312,9 @@ pub fn increment(id: u32, by: i64) {
     let _ = unsafe { proxy_increment_metric(id, by) };
 }
 
-/// Starts an HTTP call. The SDK's wrapper is used on purpose: it registers the token so that the
-/// SDK's dispatcher routes the answer to this context. It panics only on a status other than
-/// Ok, BadArgument and InternalFailure, which Envoy's `httpCall` does not return (it answers
-/// BadArgument for an unknown cluster or missing pseudo-headers, InternalFailure when the
-/// request cannot start); header names and values are checked here first, as Envoy checks them.
-#[allow(clippy::disallowed_methods)]
+/// Starts an HTTP call from the effective context; its answer comes to that context's root
+/// (`proxy_on_http_call_response`), with the token returned here. Header names and values are
+/// checked first, as Envoy checks them (BadArgument).
 pub fn dispatch(
     cluster: &str,
     headers: &[(&str, &str)],
@@ -316,14 +326,28 @@ pub fn dispatch(
     }) {
         return Err(2);
     }
-    proxy_wasm::hostcalls::dispatch_http_call(
-        cluster,
-        headers.to_vec(),
-        Some(body),
-        vec![],
-        timeout,
-    )
-    .map_err(|s| s as u32)
+    let pairs: Vec<(&str, &[u8])> = headers.iter().map(|(k, v)| (*k, v.as_bytes())).collect();
+    let encoded = encode_pairs(&pairs);
+    let trailers = encode_pairs(&[]);
+    // Envoy reads it as a signed int and refuses a negative one.
+    let timeout_ms = u32::try_from(timeout.as_millis().min(i32::MAX as u128)).unwrap_or(0);
+    let mut token = 0;
+    // SAFETY: valid slices and out-pointer.
+    result(unsafe {
+        proxy_http_call(
+            cluster.as_ptr(),
+            cluster.len(),
+            encoded.as_ptr(),
+            encoded.len(),
+            body.as_ptr(),
+            body.len(),
+            trailers.as_ptr(),
+            trailers.len(),
+            timeout_ms,
+            &mut token,
+        )
+    })?;
+    Ok(token)
 }
 
 /// A header map as the host encoded it: a count, then (name size, value size) pairs, then each

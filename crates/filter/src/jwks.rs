@@ -159,13 +159,20 @@ fn excerpt(body: &[u8]) -> String {
 
 /// A JWKS callout answered (or failed: no headers). The answer is read and the keys installed
 /// under the state; sharing them with the other workers happens after it is released.
-pub fn on_response(shared: &Shared, token: u32, num_headers: usize, body_size: usize, now: u64) {
+/// `false`: the token is no key fetch of this configuration (nothing done).
+pub fn on_response(
+    shared: &Shared,
+    token: u32,
+    num_headers: usize,
+    body_size: usize,
+    now: u64,
+) -> bool {
     let Some((id, uri)) = with_state(shared, |s| {
         let id = s.fetch.inflight.remove(&token)?;
         Some((id, s.auth.keys.uri(id).to_owned()))
     })
     .flatten() else {
-        return;
+        return false;
     };
     let Answer { status, body, .. } = call_answer(num_headers, body_size);
     let result = match status {
@@ -217,4 +224,5 @@ pub fn on_response(shared: &Shared, token: u32, num_headers: usize, body_size: u
             warn!("JWKS {uri} fetch failed: {why}; keeping the last good keys, retrying in {retry} ms");
         }
     }
+    true
 }

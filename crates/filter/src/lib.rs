@@ -3,6 +3,7 @@
 //! call goes through [`host`], which never panics on what the host hands over.
 
 mod crypto;
+mod exports;
 mod host;
 mod http;
 mod jwks;
@@ -15,8 +16,6 @@ mod proxy;
 mod ratelimit;
 mod root;
 mod state;
-
-pub use root::Root;
 
 /// `log` records to Envoy's log through [`host::log`] (the SDK's logger unwraps the host's status).
 struct HostLog;
@@ -49,12 +48,3 @@ pub fn install_logging() {
         }));
     }
 }
-
-// The module's entry point, only in the wasm build: natively the core is a plain library.
-#[cfg(target_arch = "wasm32")]
-proxy_wasm::main! {{
-    install_logging();
-    proxy_wasm::set_root_context(|id| -> Box<dyn proxy_wasm::traits::RootContext> {
-        Box::new(Root::new(id))
-    });
-}}

@@ -6,7 +6,6 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use log::{debug, error, warn};
-use proxy_wasm::types::Action;
 
 use apirule_core::callout::Answer;
 use apirule_core::cors::ResponseEdits;
@@ -17,6 +16,15 @@ use super::host;
 use super::metrics::Counter;
 use super::proxy::HostProxy;
 use super::state::{now_ms, plan_resumes, reply, with_state, write_request_headers, Shared};
+
+/// What a header callback tells the host: go on, or wait (a reply was sent, or a call or keys
+/// are awaited and the request will be resumed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Action {
+    Continue = 0,
+    Pause = 1,
+}
 
 /// A request needs at most a client-credentials call and an introspection call; more means a loop.
 const MAX_CALLS: usize = 4;

@@ -7,11 +7,8 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use log::{error, info, warn};
-use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType};
 
 use super::host::{self, Buffer};
-use super::http::HttpFilter;
 use super::jwks;
 use super::perform::resume_parked;
 use super::state::{now_ms, with_state, Shared, State};
@@ -48,24 +45,23 @@ impl Root {
     }
 }
 
-impl Context for Root {
-    fn on_http_call_response(
-        &mut self,
-        token: u32,
-        num_headers: usize,
-        body_size: usize,
-        _trailers: usize,
-    ) {
+impl Root {
+    /// This root's configuration, once one was accepted.
+    pub fn shared(&self) -> Option<Shared> {
+        self.shared.clone()
+    }
+
+    pub fn on_http_call_response(&mut self, token: u32, num_headers: usize, body_size: usize) {
         let Some(shared) = self.shared.clone() else {
             return;
         };
-        jwks::on_response(&shared, token, num_headers, body_size, now_ms());
-        resume_parked(&shared, self.id);
+        // An answer for a stream that is gone is no key fetch: nothing to resume.
+        if jwks::on_response(&shared, token, num_headers, body_size, now_ms()) {
+            resume_parked(&shared, self.id);
+        }
     }
-}
 
-impl RootContext for Root {
-    fn on_vm_start(&mut self, _size: usize) -> bool {
+    pub fn on_vm_start(&mut self, _size: usize) -> bool {
         // Format log lines only at the level Envoy will print (`--component-log-level wasm:debug`).
         if let Some(level) = host::log_level() {
             log::set_max_level(match level {
@@ -79,7 +75,7 @@ impl RootContext for Root {
         true
     }
 
-    fn on_configure(&mut self, size: usize) -> bool {
+    pub fn on_configure(&mut self, size: usize) -> bool {
         let bytes = match host::buffer(Buffer::PluginConfiguration, size) {
             Some(b) if !b.is_empty() => b,
             _ => {
@@ -118,7 +114,7 @@ impl RootContext for Root {
         true
     }
 
-    fn on_tick(&mut self) {
+    pub fn on_tick(&mut self) {
         let Some(shared) = self.shared.clone() else {
             return;
         };
@@ -152,21 +148,6 @@ impl RootContext for Root {
         }
         self.set_busy(busy);
     }
-
-    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
-        match &self.shared {
-            Some(shared) => Some(Box::new(HttpFilter::new(context_id, Rc::clone(shared)))),
-            // The SDK panics on `None`: a stream without rules gets a context that refuses it.
-            None => {
-                warn!("request before configuration; denying");
-                Some(Box::new(Unconfigured))
-            }
-        }
-    }
-
-    fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
-    }
 }
 
 /// Envoy configures the plugin once on the main thread and once per worker. Only the first VM to
@@ -179,20 +160,6 @@ fn first_to_report(config: &[u8]) -> bool {
     match host::shared_data(&key) {
         Ok((Some(_), _)) => false,
         _ => host::set_shared_data(&key, b"1", 0).is_ok(),
-    }
-}
-
-/// A stream that arrived before a configuration was accepted: 500, never a pass.
-struct Unconfigured;
-
-impl Context for Unconfigured {}
-
-impl HttpContext for Unconfigured {
-    fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
-        super::state::reply(&apirule_core::response::Deny::internal(
-            apirule_core::response::DenyReason::Internal,
-        ));
-        Action::Pause
     }
 }
 
