@@ -226,13 +226,13 @@ pub fn envoy_instruction_figures() {
             one,
         ),
         (
-            "pass-through, SDK exports".into(),
+            "pass-through, SDK exports (floor)".into(),
             Kind::Passthrough,
             "/open",
             &[],
         ),
         (
-            "pass-through, only its callbacks exported (floor)".into(),
+            "pass-through, only its callbacks exported".into(),
             Kind::Module(target("passthrough_min.wasm"), String::new()),
             "/open",
             &[],
@@ -340,9 +340,10 @@ pub fn envoy_instruction_figures() {
             .find(|(n, _)| n == name)
             .map_or(0, |(_, c)| *c)
     };
-    let (bare, floor) = (
+    let (bare, sdk, floor) = (
         of("bare Envoy"),
-        of("pass-through, only its callbacks exported (floor)"),
+        of("pass-through, SDK exports (floor)"),
+        of("pass-through, only its callbacks exported"),
     );
     println!();
     println!("| stack | instructions per request | over bare Envoy |");
@@ -371,9 +372,13 @@ pub fn envoy_instruction_figures() {
         ),
     ] {
         let jwt = of(&format!("filter jwt RS256, cached token{suffix}"));
+        let no_auth = of(&format!("filter noAuth{suffix}"));
+        // The floor is the SDK pass-through; the one that exports only its own
+        // callbacks is lower still (a pass-through needs no response callback).
         println!(
-            "- filter noAuth{what} / pass-through floor: {} (target 0.95)",
-            ratio(floor, of(&format!("filter noAuth{suffix}")))
+            "- filter noAuth{what} / SDK pass-through (the floor): {} (target 0.95); / the pass-through with only its callbacks exported: {}",
+            ratio(sdk, no_auth),
+            ratio(floor, no_auth)
         );
         println!(
             "- filter jwt cached{what} / native jwt_authn+RBAC: {}",

@@ -329,8 +329,7 @@ pub fn dispatch(
     let pairs: Vec<(&str, &[u8])> = headers.iter().map(|(k, v)| (*k, v.as_bytes())).collect();
     let encoded = encode_pairs(&pairs);
     let trailers = encode_pairs(&[]);
-    // Envoy reads it as a signed int and refuses a negative one.
-    let timeout_ms = u32::try_from(timeout.as_millis().min(i32::MAX as u128)).unwrap_or(0);
+    let timeout_ms = call_timeout_ms(timeout);
     let mut token = 0;
     // SAFETY: valid slices and out-pointer.
     result(unsafe {
@@ -348,6 +347,13 @@ pub fn dispatch(
         )
     })?;
     Ok(token)
+}
+
+/// A call's timeout as the ABI carries it: Envoy reads it as a signed int and refuses a negative
+/// one, so a longer timeout (`giveUpAfter: 1000h`) is the longest it takes, not every call
+/// refused.
+fn call_timeout_ms(timeout: Duration) -> u32 {
+    u32::try_from(timeout.as_millis().min(i32::MAX as u128)).unwrap_or(0)
 }
 
 /// A header map as the host encoded it: a count, then (name size, value size) pairs, then each
@@ -466,6 +472,18 @@ pub fn encode_pairs(pairs: &[(&str, &[u8])]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Envoy refuses a timeout of 2^31 ms or more (a signed int): it is clamped, not wrapped.
+    #[test]
+    fn call_timeouts_fit_envoys_signed_int() {
+        let ms = |ms: u64| call_timeout_ms(Duration::from_millis(ms));
+        assert_eq!(ms(0), 0);
+        assert_eq!(ms(2_500), 2_500);
+        assert_eq!(ms(i32::MAX as u64), i32::MAX as u32);
+        for long in [1u64 << 31, u32::MAX as u64, 1000 * 3600 * 1000, u64::MAX] {
+            assert_eq!(ms(long), i32::MAX as u32, "{long}");
+        }
+    }
 
     #[test]
     fn pairs_round_trip_with_any_bytes() {
