@@ -15,7 +15,7 @@ use serde_json::json;
 use super::common::*;
 use super::{median, run_wrk, warm_up_script, BenchEnvoy, Kind, Sample, HOST};
 
-const CLIENTS: usize = 1000;
+pub(super) const CLIENTS: usize = 1000;
 const INVALID: usize = 50;
 const SEQUENCE: usize = 20_000;
 const WORKERS: u32 = 2;
@@ -218,7 +218,7 @@ fn tokens(idp: &Idp) -> (Vec<String>, Vec<String>) {
 
 /// Indices into the token list: client k with weight 1/k, and 5% into the invalid ones (which
 /// follow the valid ones in the Lua table). Fixed by a seeded generator, the same for every stack.
-fn zipf_sequence() -> Vec<usize> {
+pub(super) fn zipf_sequence() -> Vec<usize> {
     let weights: Vec<f64> = (1..=CLIENTS).map(|k| 1.0 / k as f64).collect();
     let total: f64 = weights.iter().sum();
     let mut seed: u64 = 0x5eed;
