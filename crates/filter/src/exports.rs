@@ -36,13 +36,11 @@ struct Contexts {
 
 impl Contexts {
     /// Keeps what a stream's callback left, and notes the call it waits for.
-    fn keep(&mut self, id: u32, stream: Option<Stream>) {
-        if let Some(stream) = stream {
-            if let Some(token) = stream.call_token() {
-                self.calls.insert(token, id);
-            }
-            self.streams.insert(id, stream);
+    fn keep(&mut self, id: u32, stream: Stream) {
+        if let Some(token) = stream.call_token() {
+            self.calls.insert(token, id);
         }
+        self.streams.insert(id, stream);
     }
 }
 
@@ -63,7 +61,8 @@ fn with<R>(f: impl FnOnce(&mut Contexts) -> R) -> Option<R> {
 
 /// Keeps what a stream's callback left, if anything.
 fn keep(id: u32, stream: Option<Stream>) {
-    if stream.is_some() && with(|c| c.keep(id, stream)).is_none() {
+    let Some(stream) = stream else { return };
+    if with(|c| c.keep(id, stream)).is_none() {
         // Only a callback into the module from inside another could find it busy; Envoy
         // defers those. The request would wait for nothing: say so.
         log::error!("context registry in use; stream {id} lost its state");

@@ -10,12 +10,11 @@ use log::warn;
 
 use super::host::{self, Map};
 use super::metrics::Counter;
-use super::perform::{perform, resume, Action, Slot};
+use super::perform::{internal, perform, resume, Action, Slot};
 use super::proxy::HostProxy;
 use super::state::{call_answer, reply, with_state, Shared};
 use apirule_core::cors::UPSTREAM_CORS_HEADERS;
 use apirule_core::pipeline;
-use apirule_core::response::{Deny, DenyReason};
 
 /// A request with something kept between its callbacks, and the configuration it was decided
 /// with.
@@ -36,10 +35,6 @@ impl Stream {
         let s = &self.slot;
         (s.held.is_some() || s.call.is_some() || s.response.is_some() || s.parked).then_some(self)
     }
-}
-
-fn internal() -> Deny {
-    Deny::internal(DenyReason::Internal)
 }
 
 /// `shared`: the stream's configuration; none when no configuration was accepted (500, never a

@@ -61,7 +61,7 @@ fn count(shared: &Shared, outcome: &Outcome) {
     }
 }
 
-fn internal() -> Deny {
+pub fn internal() -> Deny {
     Deny::internal(DenyReason::Internal)
 }
 

@@ -43,9 +43,7 @@ impl Root {
             host::set_tick_period(if busy { BUSY_TICK } else { IDLE_TICK });
         }
     }
-}
 
-impl Root {
     /// This root's configuration, once one was accepted.
     pub fn shared(&self) -> Option<Shared> {
         self.shared.clone()
